@@ -1,0 +1,213 @@
+//! Source shapes → `Alert`. Each shape has its own function; `from_json` picks one.
+
+use serde_json::Value;
+
+use super::sanitize::{MAX_VALUE_BYTES, bounded};
+use super::{Alert, Field, Severity};
+
+/// Most raw fields kept from one alert; a flood of fields is cut, not stored.
+pub const MAX_FIELDS: usize = 400;
+/// Deepest JSON nesting flattened.
+const MAX_DEPTH: usize = 12;
+
+/// Plain text: the first line is the title, the rest the description.
+pub fn from_text(text: &str, id: Option<&str>) -> Alert {
+    let text = bounded(text.trim(), MAX_VALUE_BYTES * 4);
+    let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    Alert {
+        id: id.map_or_else(|| content_id(&text), str::to_string),
+        format: "plain-text".into(),
+        source: String::new(),
+        severity: None,
+        title: bounded(title.trim(), 512),
+        description: rest.trim().to_string(),
+        fields: Vec::new(),
+    }
+}
+
+/// Any JSON alert document.
+pub fn from_json(value: &Value) -> Alert {
+    let Some(obj) = value.as_object() else {
+        return match value {
+            Value::String(s) => from_text(s, None),
+            other => from_text(&other.to_string(), None),
+        };
+    };
+    if let Some(text) = obj.get("alert_text").and_then(Value::as_str) {
+        let mut alert = from_text(text, str_at(value, "alert_id").as_deref());
+        alert.format = "alert-text".into();
+        return alert;
+    }
+    if obj.contains_key("title") && (obj.contains_key("raw_log") || obj.contains_key("description"))
+    {
+        return from_soc_json(value);
+    }
+    from_generic(value)
+}
+
+/// `{alert_id, source, severity, title, description, raw_log, indicators}`.
+fn from_soc_json(value: &Value) -> Alert {
+    let mut fields = Vec::new();
+    for key in ["raw_log", "indicators"] {
+        if let Some(v) = value.get(key) {
+            flatten(v, key, 0, &mut fields);
+        }
+    }
+    Alert {
+        id: str_at(value, "alert_id")
+            .or_else(|| str_at(value, "id"))
+            .unwrap_or_else(|| content_id(&value.to_string())),
+        format: "soc-json".into(),
+        source: str_at(value, "source").unwrap_or_default(),
+        severity: str_at(value, "severity")
+            .as_deref()
+            .and_then(Severity::parse),
+        title: bounded(&str_at(value, "title").unwrap_or_default(), 512),
+        description: str_at(value, "description").unwrap_or_default(),
+        fields,
+    }
+}
+
+/// Any other object: flattened, with a title taken from the likeliest field.
+fn from_generic(value: &Value) -> Alert {
+    let mut fields = Vec::new();
+    flatten(value, "", 0, &mut fields);
+    let pick = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            fields
+                .iter()
+                .find(|f| f.path.rsplit('.').next() == Some(*n))
+                .map(|f| f.value.clone())
+        })
+    };
+    Alert {
+        id: pick(&["alert_id", "id", "_id", "uuid"])
+            .unwrap_or_else(|| content_id(&value.to_string())),
+        format: "generic-json".into(),
+        source: pick(&["source", "product", "vendor"]).unwrap_or_default(),
+        severity: pick(&["severity", "level", "priority"])
+            .as_deref()
+            .and_then(Severity::parse),
+        title: bounded(
+            &pick(&["title", "name", "rule_name", "signature", "message", "msg"])
+                .unwrap_or_default(),
+            512,
+        ),
+        description: pick(&["description", "summary", "details"]).unwrap_or_default(),
+        fields,
+    }
+}
+
+/// A string (or number/bool rendered as text) at a top-level key, sanitised.
+fn str_at(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(s) => Some(bounded(s, MAX_VALUE_BYTES)),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Flattens nested JSON to `a.b.c` paths; arrays of scalars join with `, `.
+pub fn flatten(value: &Value, prefix: &str, depth: usize, out: &mut Vec<Field>) {
+    if out.len() >= MAX_FIELDS || depth > MAX_DEPTH {
+        return;
+    }
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(v, &join(&bounded(k, 128)), depth + 1, out);
+            }
+        }
+        Value::Array(items) if items.iter().all(|v| !v.is_object() && !v.is_array()) => {
+            let text: Vec<String> = items.iter().filter_map(scalar).collect();
+            if !text.is_empty() {
+                out.push(Field {
+                    path: prefix.to_string(),
+                    value: bounded(&text.join(", "), MAX_VALUE_BYTES),
+                });
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, &join(&i.to_string()), depth + 1, out);
+            }
+        }
+        other => {
+            if let Some(s) = scalar(other).filter(|s| !s.is_empty()) {
+                out.push(Field {
+                    path: prefix.to_string(),
+                    value: bounded(&s, MAX_VALUE_BYTES),
+                });
+            }
+        }
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A stable id for alerts that carry none: a short hash of their content.
+pub fn content_id(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    format!("alert-{}", hex::encode(&digest[..6]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn soc_json_shape_is_recognised() {
+        let v = json!({"alert_id": "a1", "source": "edr", "severity": "high", "title": "T",
+            "description": "D", "raw_log": {"event": {"Image": "\\cmd.exe", "EventID": 4688}},
+            "indicators": {}});
+        let a = from_json(&v);
+        assert_eq!(a.format, "soc-json");
+        assert_eq!(a.id, "a1");
+        assert_eq!(a.severity, Some(Severity::High));
+        assert_eq!(a.field("Image"), Some("\\cmd.exe"));
+        assert_eq!(a.field("eventid"), Some("4688"));
+    }
+
+    #[test]
+    fn plain_text_splits_title() {
+        let a = from_text("Mimikatz seen\nsekurlsa::logonpasswords on HOST1", None);
+        assert_eq!(a.title, "Mimikatz seen");
+        assert!(a.description.contains("sekurlsa"));
+        assert!(a.id.starts_with("alert-"));
+    }
+
+    #[test]
+    fn generic_json_is_flattened() {
+        let v = json!({"rule": {"name": "Odd login"}, "user": ["bob", "eve"], "level": 12});
+        let a = from_json(&v);
+        assert_eq!(a.format, "generic-json");
+        assert_eq!(a.title, "Odd login");
+        assert_eq!(a.field("user"), Some("bob, eve"));
+        assert_eq!(a.severity, Some(Severity::High));
+    }
+
+    #[test]
+    fn severity_scales() {
+        assert_eq!(Severity::parse("73"), Some(Severity::High));
+        assert_eq!(Severity::parse("14"), Some(Severity::Critical));
+        assert_eq!(Severity::parse("3"), Some(Severity::Low));
+        assert_eq!(Severity::parse("bogus"), None);
+    }
+}

@@ -1,0 +1,159 @@
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use soc_copilot::alert::Alert;
+use soc_copilot::eval::retrieval::{Report, read_cases, score};
+use soc_copilot::search::Mode;
+
+use super::Context;
+use super::progress::bar;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalCommand {
+    /// Recall@1/5/10 and MRR@10 (exact and family) of technique retrieval on labelled alerts.
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetrievalArgs {
+    /// JSON lines `{"id", "source", "techniques", "alert"}`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub dataset: PathBuf,
+    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    pub mode: Mode,
+    /// Score this predictions file (`{"id", "techniques"}` lines) instead of searching.
+    #[arg(long, value_name = "PREDS.jsonl")]
+    pub preds: Option<PathBuf>,
+    /// Also write the predictions made.
+    #[arg(long, value_name = "PREDS.jsonl", conflicts_with = "preds")]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+    let EvalCommand::Retrieval(args) = cmd;
+    let (cases, errors) = read_cases(&args.dataset)?;
+    for e in &errors {
+        eprintln!(
+            "warning: {}:{}: skipped: {}",
+            args.dataset.display(),
+            e.line,
+            e.message
+        );
+    }
+    let started = Instant::now();
+    let predictions = match &args.preds {
+        Some(p) => read_predictions(p)?,
+        None => {
+            let kb = ctx.open_kb()?;
+            let params = ctx.config.search_params();
+            let pb = bar(
+                cases.len() as u64,
+                "  searching [{bar:40}] {pos}/{len} alerts",
+            );
+            let mut preds = BTreeMap::new();
+            for chunk in cases.chunks(256) {
+                let alerts: Vec<Alert> = chunk.iter().map(|c| c.alert.clone()).collect();
+                for (case, hits) in chunk
+                    .iter()
+                    .zip(kb.search_alerts(&alerts, 10, args.mode, &params)?)
+                {
+                    preds.insert(
+                        case.id.clone(),
+                        hits.into_iter().map(|h| h.id).collect::<Vec<_>>(),
+                    );
+                }
+                pb.inc(chunk.len() as u64);
+            }
+            pb.finish_and_clear();
+            preds
+        }
+    };
+    let elapsed = started.elapsed();
+    if let Some(out) = &args.out {
+        let mut text = String::new();
+        for (id, t) in &predictions {
+            text.push_str(&serde_json::json!({"id": id, "techniques": t}).to_string());
+            text.push('\n');
+        }
+        std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let reports = score(&cases, &predictions);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        let mode = if args.preds.is_some() {
+            "predictions file".to_string()
+        } else {
+            format!("{:?}", args.mode).to_lowercase()
+        };
+        println!(
+            "retrieval on {} ({} cases, mode {mode}, {:.1}s)",
+            args.dataset.display(),
+            cases.len(),
+            elapsed.as_secs_f64()
+        );
+        print_reports(&reports);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_predictions(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: String,
+        techniques: Vec<String>,
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: expected {{\"id\", \"techniques\"}}",
+                path.display(),
+                i + 1
+            )
+        })?;
+        out.insert(l.id, l.techniques);
+    }
+    Ok(out)
+}
+
+fn print_reports(reports: &BTreeMap<String, Report>) {
+    println!(
+        "{:<10} {:>6}  {:>7} {:>7} {:>7} {:>7}   {:>7} {:>7} {:>7} {:>7}",
+        "source", "cases", "ex@1", "ex@5", "ex@10", "exMRR", "fam@1", "fam@5", "fam@10", "famMRR"
+    );
+    let order = reports
+        .keys()
+        .filter(|k| *k != "overall")
+        .chain(std::iter::once(&"overall".to_string()))
+        .cloned()
+        .collect::<Vec<_>>();
+    for k in order {
+        let Some(r) = reports.get(&k) else { continue };
+        println!(
+            "{:<10} {:>6}  {:>7.3} {:>7.3} {:>7.3} {:>7.3}   {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
+            k,
+            r.cases,
+            r.exact.recall_at_1,
+            r.exact.recall_at_5,
+            r.exact.recall_at_10,
+            r.exact.mrr_at_10,
+            r.family.recall_at_1,
+            r.family.recall_at_5,
+            r.family.recall_at_10,
+            r.family.mrr_at_10
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The command line: argument parsing and one function per subcommand.
+
+pub mod doctor;
+pub mod eval;
+pub mod ingest;
+pub mod progress;
+pub mod search;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use soc_copilot::config::Config;
+use soc_copilot::search::KnowledgeBase;
+use soc_copilot::search::embed::{Embedder, discover};
+use soc_copilot::search::ingest::locate;
+
+#[derive(Debug, Parser)]
+#[command(name = "soc-copilot", version, about = "Security alert triage with MITRE ATT&CK retrieval", long_about = None)]
+pub struct Cli {
+    /// Config file to merge over the defaults (default: ~/.config/soc-copilot/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the index, database and logs live [env: SOC_COPILOT_DATA_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the ATT&CK knowledge base (BM25 index + embeddings) from a STIX bundle.
+    Ingest(ingest::Args),
+    /// Find the ATT&CK techniques that fit an alert or a piece of text.
+    Search(search::Args),
+    /// Measure the tool against labelled data.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Show where each asset was looked for, what was found, and how to supply what is missing.
+    Doctor(doctor::Args),
+}
+
+/// What every subcommand starts from.
+pub struct Context {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> anyhow::Result<Context> {
+        let mut config = Config::load(cli.config.as_deref())?;
+        if let Some(d) = &cli.data_dir {
+            config.paths.data_dir = Some(d.clone());
+        }
+        let data_dir = config.data_dir()?;
+        Ok(Context { config, data_dir })
+    }
+
+    pub fn embedder(&self) -> Result<Arc<Embedder>, String> {
+        discover(&self.config, &self.data_dir).map(Arc::new)
+    }
+
+    /// Opens the knowledge base with the embedding model if it loads; says so on stderr
+    /// when retrieval falls back to BM25 alone.
+    pub fn open_kb(&self) -> anyhow::Result<KnowledgeBase> {
+        let embedder = self.embedder();
+        let load_error = embedder.as_ref().err().cloned();
+        let dir = locate(&self.data_dir);
+        let kb = KnowledgeBase::open(&dir, embedder.ok())
+            .with_context(|| format!("opening the knowledge base in {}", dir.display()))?;
+        if let Some(why) = &kb.dense_off {
+            let detail = load_error.map(|e| format!(" ({e})")).unwrap_or_default();
+            eprintln!(
+                "warning: semantic search is off, results come from BM25 alone: {why}{detail}"
+            );
+        }
+        Ok(kb)
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new(&cli)?;
+    let _log = soc_copilot::logging::init(&ctx.data_dir);
+    match cli.command {
+        Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Search(a) => search::run(&ctx, a),
+        Command::Eval(e) => eval::run(&ctx, e),
+        Command::Doctor(a) => doctor::run(&ctx, a),
+    }
+}

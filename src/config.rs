@@ -1,0 +1,235 @@
+//! Configuration: embedded defaults < the user's TOML file < `SOC_COPILOT_*` environment
+//! variables < command-line flags. Works with no file at all.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::search::SearchParams;
+use crate::search::document::ChunkPlan;
+use crate::search::fuse::{FusionMethod, FusionParams};
+
+const DEFAULTS: &str = include_str!("../assets/default-config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "no data directory: set SOC_COPILOT_DATA_DIR or pass --data-dir (the platform has no home directory)"
+    )]
+    NoDataDir,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    pub data_dir: Option<PathBuf>,
+    pub attack_bundle: Option<String>,
+    pub model_dir: Option<PathBuf>,
+    pub ort_dylib: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackConfig {
+    pub url: String,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalConfig {
+    pub top_k: usize,
+    pub depth: usize,
+    pub fusion: FusionMethod,
+    pub rrf_k: f32,
+    pub dense_weight: f32,
+    pub platform_penalty: f32,
+    pub passage_weight: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    pub threads: usize,
+    pub batch: usize,
+    pub detections_per_technique: usize,
+    pub procedures_per_technique: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub paths: Paths,
+    pub attack: AttackConfig,
+    pub retrieval: RetrievalConfig,
+    pub embedding: EmbeddingConfig,
+    /// The user file that was merged in, if any.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// Environment variables the program reads (besides `ORT_DYLIB_PATH`, read by discovery).
+pub mod env {
+    pub const CONFIG: &str = "SOC_COPILOT_CONFIG";
+    pub const DATA_DIR: &str = "SOC_COPILOT_DATA_DIR";
+    pub const ATTACK_BUNDLE: &str = "SOC_COPILOT_ATTACK_BUNDLE";
+    pub const ATTACK_VERSION: &str = "SOC_COPILOT_ATTACK_VERSION";
+    pub const MODEL_DIR: &str = "SOC_COPILOT_MODEL_DIR";
+    pub const ORT_DYLIB: &str = "ORT_DYLIB_PATH";
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// The embedded defaults alone.
+    pub fn defaults() -> Config {
+        // The embedded file is part of the binary and covered by tests.
+        #[allow(clippy::expect_used)]
+        toml::from_str(DEFAULTS).expect("embedded default config is valid")
+    }
+
+    /// Defaults merged with the user's file (`explicit`, else `SOC_COPILOT_CONFIG`, else the
+    /// platform config dir if the file exists), then environment overrides.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut merged: toml::Value =
+            toml::from_str(DEFAULTS).map_err(|e| ConfigError::Invalid {
+                path: PathBuf::from("<embedded defaults>"),
+                message: e.to_string(),
+            })?;
+        let file = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env_var(env::CONFIG).map(PathBuf::from))
+            .or_else(|| default_config_file().filter(|p| p.is_file()));
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let user: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            merge(&mut merged, user);
+        }
+        let mut config: Config =
+            merged
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    path: file
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("<embedded defaults>")),
+                    message: e.to_string(),
+                })?;
+        config.file = file;
+        if let Some(v) = env_var(env::DATA_DIR) {
+            config.paths.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env_var(env::ATTACK_VERSION) {
+            config.attack.version = Some(v);
+        }
+        Ok(config)
+    }
+
+    /// The data directory: `--data-dir`/env/config, else the platform's.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(d) = &self.paths.data_dir {
+            return Ok(d.clone());
+        }
+        directories::ProjectDirs::from("", "", "soc-copilot")
+            .map(|p| p.data_dir().to_path_buf())
+            .ok_or(ConfigError::NoDataDir)
+    }
+
+    pub fn search_params(&self) -> SearchParams {
+        let r = &self.retrieval;
+        SearchParams {
+            fusion: FusionParams {
+                method: r.fusion,
+                rrf_k: r.rrf_k,
+                dense_weight: r.dense_weight,
+            },
+            depth: r.depth.max(r.top_k),
+            platform_penalty: r.platform_penalty,
+            passage_weight: r.passage_weight,
+        }
+    }
+
+    pub fn chunk_plan(&self) -> ChunkPlan {
+        ChunkPlan {
+            detections: self.embedding.detections_per_technique,
+            procedures: self.embedding.procedures_per_technique,
+        }
+    }
+
+    pub fn embedding_threads(&self) -> usize {
+        match self.embedding.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+pub fn default_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "soc-copilot")
+        .map(|p| p.config_dir().join("config.toml"))
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::defaults();
+        assert_eq!(c.retrieval.top_k, 10);
+        assert!(c.attack.url.starts_with("https://"));
+    }
+
+    #[test]
+    fn user_file_overrides_only_what_it_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[retrieval]\ntop_k = 3\n").expect("write");
+        let c = Config::load(Some(&path)).expect("load");
+        assert_eq!(c.retrieval.top_k, 3);
+        assert_eq!(c.retrieval.depth, 100);
+        assert_eq!(c.file.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn bad_file_names_path_and_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[retrieval]\ntop_kk = 3\n").expect("write");
+        let err = Config::load(Some(&path))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("c.toml") && err.contains("top_kk"), "{err}");
+    }
+}

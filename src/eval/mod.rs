@@ -1,0 +1,3 @@
+//! Measuring the tool: retrieval quality against labelled alerts.
+
+pub mod retrieval;

@@ -1,0 +1,10 @@
+//! soc-copilot: the engine behind the analyst console — alerts, the ATT&CK knowledge base
+//! and hybrid retrieval — and the front ends that drive it.
+
+pub mod alert;
+pub mod assets;
+pub mod attack;
+pub mod config;
+pub mod eval;
+pub mod logging;
+pub mod search;

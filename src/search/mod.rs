@@ -1,0 +1,14 @@
+//! Retrieval: the ATT&CK knowledge base as a hybrid BM25 + dense index.
+
+pub mod document;
+pub mod embed;
+pub mod fuse;
+pub mod indexer;
+pub mod ingest;
+pub mod kb;
+pub mod query;
+pub mod schema;
+pub mod searcher;
+pub mod vectors;
+
+pub use kb::{Hit, KnowledgeBase, Mode, SearchParams, Why};

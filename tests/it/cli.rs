@@ -1,0 +1,244 @@
+//! The real binary: ingest (from a file and from a local HTTP server), search, eval and
+//! doctor, with their errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::fixture_bundle;
+use crate::support::http::{Route, Server};
+
+fn soc(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_soc-copilot"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        // No embeddings here: these tests are about the command line, not the model.
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .env_remove("SOC_COPILOT_CONFIG")
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ingested() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = fixture_bundle();
+    let o = soc(
+        dir.path(),
+        &["ingest", "--from", bundle.to_str().expect("utf-8 path")],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "ingest failed: {out}\n{err}");
+    assert!(out.contains("3 techniques + 3 sub-techniques"), "{out}");
+    assert!(
+        err.contains("BM25 alone"),
+        "the missing model is said out loud: {err}"
+    );
+    dir
+}
+
+#[test]
+fn search_prints_table_json_and_batch() {
+    let dir = ingested();
+    let o = soc(
+        dir.path(),
+        &["search", "schtasks /create /sc onlogon", "-k", "2"],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with(" 1. T1053.005"), "{out}");
+    assert!(out.contains("why: "), "{out}");
+    assert!(err.contains("semantic search is off"), "{err}");
+
+    let o = soc(
+        dir.path(),
+        &["search", "--json", "lsass memory dump with procdump"],
+    );
+    let hits: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    assert_eq!(hits[0]["id"], "T1003.001");
+    assert!(hits[0]["why"].as_array().is_some_and(|w| !w.is_empty()));
+
+    let alerts = dir.path().join("alerts.jsonl");
+    std::fs::write(
+        &alerts,
+        concat!(
+            r#"{"id": "a", "alert": {"title": "LSASS dump", "description": "procdump -ma lsass.exe", "raw_log": {}}}"#, "\n",
+            "this line is not json\n",
+            r#"{"id": "b", "alert": {"alert_text": "powershell -EncodedCommand ZQBjAGgAbwA="}}"#, "\n",
+        ),
+    )
+    .expect("write");
+    let preds = dir.path().join("preds.jsonl");
+    let o = soc(
+        dir.path(),
+        &[
+            "search",
+            "--alerts",
+            alerts.to_str().expect("path"),
+            "--out",
+            preds.to_str().expect("path"),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a skipped line makes the exit code non-zero"
+    );
+    assert!(
+        err.contains("alerts.jsonl:2"),
+        "the bad line is named: {err}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
+        .expect("preds")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["techniques"][0], "T1003.001");
+    assert_eq!(lines[1]["techniques"][0], "T1059.001");
+
+    // eval scores a predictions file the same way it scores its own searches.
+    let dataset = dir.path().join("dataset.jsonl");
+    std::fs::write(
+        &dataset,
+        concat!(
+            r#"{"id": "a", "source": "x", "techniques": ["T1003.001"], "alert": {"alert_text": "procdump lsass"}}"#, "\n",
+            r#"{"id": "b", "source": "y", "techniques": ["T1059"], "alert": {"alert_text": "encoded powershell"}}"#, "\n",
+        ),
+    )
+    .expect("write");
+    let o = soc(
+        dir.path(),
+        &[
+            "eval",
+            "retrieval",
+            "--dataset",
+            dataset.to_str().expect("p"),
+            "--preds",
+            preds.to_str().expect("p"),
+            "--json",
+        ],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json report");
+    assert_eq!(r["overall"]["exact"]["recall_at_1"], 0.5);
+    assert_eq!(r["overall"]["family"]["recall_at_1"], 1.0);
+    assert_eq!(r["y"]["exact"]["recall_at_1"], 0.0);
+
+    let o = soc(
+        dir.path(),
+        &[
+            "eval",
+            "retrieval",
+            "--dataset",
+            dataset.to_str().expect("p"),
+            "--mode",
+            "bm25",
+        ],
+    );
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    assert!(out.contains("overall") && out.contains("fam@5"), "{out}");
+}
+
+#[test]
+fn ingest_errors_name_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = soc(
+        dir.path(),
+        &["ingest", "--from", "/nonexistent/enterprise-attack.json"],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("/nonexistent/enterprise-attack.json") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "{\"type\": \"bundle\",\n \"objects\": [ {\"type\": }").expect("write");
+    let o = soc(dir.path(), &["ingest", "--from", bad.to_str().expect("p")]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("broken.json") && err.contains("line 2"),
+        "{err}"
+    );
+
+    let o = soc(dir.path(), &["search", "anything"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("soc-copilot ingest"), "{err}");
+}
+
+#[test]
+fn ingest_downloads_from_a_url() {
+    let body = std::fs::read(fixture_bundle()).expect("fixture");
+    let server = Server::start(vec![
+        Route::ok("/enterprise-attack.json", body.clone()),
+        Route {
+            path: "/cut.json".into(),
+            status: 200,
+            body: body.clone(),
+            cut_after: Some(1000),
+        },
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = soc(
+        dir.path(),
+        &["ingest", "--from", &server.url("/enterprise-attack.json")],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("3 techniques + 3 sub-techniques"));
+    assert!(
+        dir.path().join("attack/enterprise-attack.json").is_file(),
+        "kept for the next ingest"
+    );
+
+    let o = soc(
+        dir.path(),
+        &["ingest", "--from", &server.url("/missing.json")],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("404") && err.contains("/missing.json") && err.contains("--from FILE"),
+        "{err}"
+    );
+
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let o = soc(
+        fresh.path(),
+        &["ingest", "--from", &server.url("/cut.json")],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success(), "a truncated download must fail");
+    assert!(
+        !fresh.path().join("attack/enterprise-attack.json").exists(),
+        "no partial file left as the bundle"
+    );
+    assert!(err.contains("cut.json"), "{err}");
+}
+
+#[test]
+fn doctor_says_where_it_looked_and_how_to_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = soc(dir.path(), &["doctor"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "no index yet: doctor fails");
+    assert!(out.contains("ONNX Runtime: MISSING"), "{out}");
+    assert!(
+        out.contains("env ORT_DYLIB_PATH") && out.contains("/nonexistent/libonnxruntime.so"),
+        "{out}"
+    );
+    assert!(out.contains("how to fix: set ORT_DYLIB_PATH"), "{out}");
+    assert!(out.contains("knowledge base: no knowledge base"), "{out}");
+}

@@ -1,0 +1,10 @@
+//! Integration tests, one crate so the dependency tree links once. A module per flow.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod common;
+mod fixture_kb;
+mod real_kb;
+mod stix;

@@ -1,0 +1,3 @@
+//! Local servers that speak real wire formats, for tests that must not touch the network.
+
+pub mod http;
