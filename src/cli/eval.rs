@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     let predictions = match &args.preds {
         Some(p) => read_predictions(p)?,
         None => {
-            let kb = ctx.open_kb()?;
+            let kb = ctx.open_kb_for(args.mode)?;
             let params = ctx.config.search_params();
             let pb = bar(
                 cases.len() as u64,

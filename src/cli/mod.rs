@@ -80,6 +80,18 @@ impl Context {
         }
         Ok(kb)
     }
+
+    /// Opens the knowledge base for a search mode; `dense` without embeddings is an error
+    /// rather than a silent fall-back, since the caller asked for that retriever by name.
+    pub fn open_kb_for(&self, mode: soc_copilot::search::Mode) -> anyhow::Result<KnowledgeBase> {
+        let kb = self.open_kb()?;
+        if mode == soc_copilot::search::Mode::Dense && !kb.has_dense() {
+            anyhow::bail!(
+                "--mode dense needs the embedding model and an index built with it (see `soc-copilot doctor`)"
+            );
+        }
+        Ok(kb)
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

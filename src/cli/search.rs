@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let k = args.k.unwrap_or(ctx.config.retrieval.top_k).max(1);
     let params = ctx.config.search_params();
     if let Some(path) = &args.alerts {
-        let kb = ctx.open_kb()?;
+        let kb = ctx.open_kb_for(args.mode)?;
         return batch(&kb, path, args.out.as_ref(), k, args.mode, &params);
     }
     let alert = match (&args.text, &args.alert) {
@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("give the text to search for, --alert FILE, or --alerts FILE.jsonl")
         }
     };
-    let kb = ctx.open_kb()?;
+    let kb = ctx.open_kb_for(args.mode)?;
     let hits = kb.search_alert(&alert, k, args.mode, &params)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);

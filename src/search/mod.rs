@@ -12,3 +12,4 @@ pub mod searcher;
 pub mod vectors;
 
 pub use kb::{Hit, KnowledgeBase, Mode, SearchParams, Why};
+pub use query::build as build_query;

@@ -42,7 +42,7 @@ const PROCESS_WEIGHT: f32 = 0.8;
 const FIELD_WEIGHT: f32 = 0.5;
 const HINT_WEIGHT: f32 = 0.3;
 /// The dense passage is cut here: the model reads at most a few hundred tokens anyway.
-const DENSE_CHARS: usize = 256;
+const DENSE_CHARS: usize = 200;
 
 static NOISE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(

@@ -264,7 +264,10 @@ impl Bm25 {
                     };
                     for (doc, i) in targets {
                         if postings.doc() <= doc && postings.seek(doc) == doc {
-                            out[i].entry(f).or_insert_with(Vec::new).push(qt.surface.clone());
+                            out[i]
+                                .entry(f)
+                                .or_insert_with(Vec::new)
+                                .push(qt.surface.clone());
                         }
                     }
                 }
