@@ -1,7 +1,13 @@
 //! The one alert model every source shape is parsed into.
 
+pub mod ioc;
+pub mod load;
 pub mod parse;
 pub mod sanitize;
+mod siem;
+
+pub use ioc::Iocs;
+pub use load::{LoadError, Loaded, load_paths, load_reader};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +71,7 @@ pub struct Field {
 }
 
 /// A normalised alert. Every text in it has been sanitised and bounded.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Alert {
     pub id: String,
     /// Which parser recognised it (`plain-text`, `soc-json`, `generic-json`…).
@@ -77,18 +83,27 @@ pub struct Alert {
     pub description: String,
     /// Raw fields flattened to dotted paths, in document order.
     pub fields: Vec<Field>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    /// When the event happened, as the source wrote it.
+    pub timestamp: Option<String>,
+    /// Indicators extracted from the whole alert (filled by `parse`).
+    #[serde(default)]
+    pub iocs: Iocs,
 }
 
 impl Alert {
-    /// The first field whose last path segment equals `name` (case-insensitive).
+    /// The first field whose path is `name` or ends with `.name` (case-insensitive), so
+    /// both `CommandLine` and `process.command_line` can be asked for.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|f| {
-                f.path
-                    .rsplit('.')
-                    .next()
-                    .is_some_and(|last| last.eq_ignore_ascii_case(name))
+                let path = f.path.as_bytes();
+                let name = name.as_bytes();
+                path.len() >= name.len()
+                    && path[path.len() - name.len()..].eq_ignore_ascii_case(name)
+                    && (path.len() == name.len() || path[path.len() - name.len() - 1] == b'.')
             })
             .map(|f| f.value.as_str())
     }

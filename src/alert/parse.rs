@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
+use super::ioc::extract;
 use super::sanitize::{MAX_VALUE_BYTES, bounded};
+use super::siem;
 use super::{Alert, Field, Severity};
 
 /// Most raw fields kept from one alert; a flood of fields is cut, not stored.
@@ -14,18 +16,16 @@ const MAX_DEPTH: usize = 12;
 pub fn from_text(text: &str, id: Option<&str>) -> Alert {
     let text = bounded(text.trim(), MAX_VALUE_BYTES * 4);
     let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    Alert {
+    finish(Alert {
         id: id.map_or_else(|| content_id(&text), str::to_string),
         format: "plain-text".into(),
-        source: String::new(),
-        severity: None,
         title: bounded(title.trim(), 512),
         description: rest.trim().to_string(),
-        fields: Vec::new(),
-    }
+        ..Default::default()
+    })
 }
 
-/// Any JSON alert document.
+/// Any JSON alert document: the shape is detected from its fields.
 pub fn from_json(value: &Value) -> Alert {
     let Some(obj) = value.as_object() else {
         return match value {
@@ -38,11 +38,60 @@ pub fn from_json(value: &Value) -> Alert {
         alert.format = "alert-text".into();
         return alert;
     }
-    if obj.contains_key("title") && (obj.contains_key("raw_log") || obj.contains_key("description"))
+    let alert = if siem::is_elastic(value) {
+        siem::from_elastic(value)
+    } else if siem::is_wazuh(value) {
+        siem::from_wazuh(value)
+    } else if siem::is_splunk(value) {
+        siem::from_splunk(value)
+    } else if obj.contains_key("title")
+        && (obj.contains_key("raw_log") || obj.contains_key("description"))
     {
-        return from_soc_json(value);
+        from_soc_json(value)
+    } else {
+        from_generic(value)
+    };
+    finish(alert)
+}
+
+/// Common last steps: indicators from all the text, host and user from them if the shape
+/// did not name one.
+fn finish(mut alert: Alert) -> Alert {
+    let all = format!(
+        "{}\n{}\n{}",
+        alert.title,
+        alert.description,
+        field_text(&alert.fields)
+    );
+    alert.iocs = extract(&all, &alert.fields);
+    if alert.host.is_none() {
+        alert.host = alert.iocs.hosts.first().cloned();
     }
-    from_generic(value)
+    if alert.user.is_none() {
+        alert.user = alert.iocs.users.first().cloned();
+    }
+    alert
+}
+
+/// Field values to scan for indicators; identifiers (`uuid`, `_id`, `event_id`…) are left
+/// out, since a hex document id is not a file hash.
+fn field_text(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .filter(|f| !is_identifier(&f.path))
+        .map(|f| f.value.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_identifier(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    last == "id"
+        || last == "_id"
+        || last.ends_with("_id")
+        || last.contains("uuid")
+        || last.contains("guid")
+        || last == "sid"
 }
 
 /// `{alert_id, source, severity, title, description, raw_log, indicators}`.
@@ -64,7 +113,9 @@ fn from_soc_json(value: &Value) -> Alert {
             .and_then(Severity::parse),
         title: bounded(&str_at(value, "title").unwrap_or_default(), 512),
         description: str_at(value, "description").unwrap_or_default(),
+        timestamp: str_at(value, "timestamp"),
         fields,
+        ..Default::default()
     }
 }
 
@@ -85,16 +136,26 @@ fn from_generic(value: &Value) -> Alert {
             .unwrap_or_else(|| content_id(&value.to_string())),
         format: "generic-json".into(),
         source: pick(&["source", "product", "vendor"]).unwrap_or_default(),
-        severity: pick(&["severity", "level", "priority"])
-            .as_deref()
-            .and_then(Severity::parse),
+        severity: pick(&[
+            "severity",
+            "level",
+            "priority",
+            "urgency",
+            "risk",
+            "risk_level",
+            "criticality",
+        ])
+        .as_deref()
+        .and_then(Severity::parse),
         title: bounded(
             &pick(&["title", "name", "rule_name", "signature", "message", "msg"])
                 .unwrap_or_default(),
             512,
         ),
         description: pick(&["description", "summary", "details"]).unwrap_or_default(),
+        timestamp: pick(&["@timestamp", "timestamp", "time", "_time"]),
         fields,
+        ..Default::default()
     }
 }
 
