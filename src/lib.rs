@@ -8,3 +8,4 @@ pub mod config;
 pub mod eval;
 pub mod logging;
 pub mod search;
+pub mod store;

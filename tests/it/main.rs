@@ -9,3 +9,4 @@ mod common;
 mod fixture_kb;
 mod real_kb;
 mod stix;
+mod store;

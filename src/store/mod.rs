@@ -1,0 +1,215 @@
+//! The SQLite store: the source of truth for alerts, triages, chat and analyst feedback.
+//! WAL mode and a busy timeout let the console and the server write at the same time.
+
+pub mod accuracy;
+pub mod alerts;
+pub mod chats;
+pub mod feedback;
+pub mod similar;
+pub mod triages;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use accuracy::Accuracy;
+pub use alerts::StoredAlert;
+pub use feedback::{Feedback, Thumbs};
+pub use triages::{NewTriage, TriageRecord, TriageStatus};
+
+pub const DB_FILE: &str = "soc-copilot.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} is from a newer soc-copilot (schema {found}, this build knows {known}); upgrade soc-copilot"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("no triage with id {0}; `soc-copilot history` lists recent ones")]
+    UnknownTriage(String),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored JSON is damaged: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Numbered migrations; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY,
+        alert_key   TEXT NOT NULL UNIQUE,
+        format      TEXT NOT NULL,
+        source      TEXT NOT NULL DEFAULT '',
+        severity    TEXT,
+        title       TEXT NOT NULL,
+        host        TEXT,
+        user_name   TEXT,
+        normalized  TEXT NOT NULL,
+        raw         TEXT NOT NULL,
+        embedding   BLOB,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE triages (
+        id              TEXT PRIMARY KEY,
+        alert_id        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        status          TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'cancelled')),
+        engine          TEXT NOT NULL,
+        model           TEXT,
+        verdict         TEXT,
+        confidence      REAL,
+        verdict_json    TEXT,
+        raw_output      TEXT,
+        error           TEXT,
+        provenance_json TEXT,
+        input_tokens    INTEGER NOT NULL DEFAULT 0,
+        output_tokens   INTEGER NOT NULL DEFAULT 0,
+        cost_usd        REAL NOT NULL DEFAULT 0,
+        latency_ms      INTEGER,
+        ttft_ms         INTEGER,
+        created_at      TEXT NOT NULL,
+        finished_at     TEXT
+    );
+    CREATE INDEX triages_alert ON triages(alert_id, created_at);
+    CREATE TABLE feedback (
+        id              INTEGER PRIMARY KEY,
+        triage_id       TEXT NOT NULL REFERENCES triages(id) ON DELETE CASCADE,
+        thumbs          TEXT NOT NULL CHECK (thumbs IN ('up', 'down')),
+        reason          TEXT,
+        analyst_verdict TEXT,
+        notes           TEXT,
+        analyst         TEXT NOT NULL,
+        created_at      TEXT NOT NULL,
+        -- Copied from the triage when the feedback is given, so accuracy is one table scan.
+        verdict         TEXT,
+        confidence      REAL,
+        engine          TEXT,
+        -- Set when newer feedback on the same triage arrives; only the latest counts.
+        superseded      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX feedback_triage ON feedback(triage_id, id);
+    CREATE TABLE chat_messages (
+        id            INTEGER PRIMARY KEY,
+        alert_id      INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        role          TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content       TEXT NOT NULL,
+        engine        TEXT,
+        model         TEXT,
+        input_tokens  INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at    TEXT NOT NULL
+    );
+    CREATE INDEX chat_alert ON chat_messages(alert_id, id);
+    "#,
+];
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) `<data_dir>/soc-copilot.db` and brings its schema up to date.
+    pub fn open_in(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        Store::open(&data_dir.join(DB_FILE))
+    }
+
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let known = MIGRATIONS.len() as i64;
+        // IMMEDIATE takes the write lock first, so two processes starting together do not
+        // both run the same migration.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: current,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// A random RFC 4122 version-4 id.
+pub fn new_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let mut b = b;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

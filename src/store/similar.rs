@@ -1,0 +1,78 @@
+//! Past alerts like this one, with what analysts said about them: the feedback loop that
+//! lets earlier verdicts inform new ones (in the prompt and in the offline engine).
+
+use serde::Serialize;
+
+use super::alerts::blob_embedding;
+use super::{Store, StoreError};
+use crate::search::vectors::dot;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SimilarCase {
+    pub alert_key: String,
+    pub title: String,
+    pub similarity: f32,
+    /// The tool's verdict on it.
+    pub verdict: String,
+    /// What the analyst settled on: their verdict, or the tool's if they agreed.
+    pub analyst_verdict: String,
+    pub agreed: bool,
+    pub notes: Option<String>,
+}
+
+impl Store {
+    /// The `k` most similar alerts (by embedding) that an analyst has reviewed, most similar
+    /// first, ignoring `exclude_key` (the alert itself) and anything below `min_similarity`.
+    pub fn similar_reviewed(
+        &self,
+        embedding: &[f32],
+        exclude_key: &str,
+        k: usize,
+        min_similarity: f32,
+    ) -> Result<Vec<SimilarCase>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT a.alert_key, a.title, a.embedding, f.verdict, f.thumbs, f.analyst_verdict, f.notes
+             FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
+             WHERE f.superseded = 0 AND a.embedding IS NOT NULL AND f.verdict IS NOT NULL AND a.alert_key != ?1",
+        )?;
+        let mut out: Vec<SimilarCase> = Vec::new();
+        let mut rows = stmt.query([exclude_key])?;
+        while let Some(r) = rows.next()? {
+            let blob: Vec<u8> = r.get(2)?;
+            let v = blob_embedding(&blob);
+            if v.len() != embedding.len() {
+                continue;
+            }
+            let similarity = dot(&v, embedding);
+            if similarity < min_similarity {
+                continue;
+            }
+            let verdict: String = r.get(3)?;
+            let up = r.get::<_, String>(4)? == "up";
+            let analyst: Option<String> = r.get(5)?;
+            let (analyst_verdict, agreed) = match analyst {
+                Some(a) => {
+                    let agreed = a.eq_ignore_ascii_case(&verdict);
+                    (a.to_ascii_uppercase(), agreed)
+                }
+                None if up => (verdict.clone(), true),
+                // Thumbs down with no correction: the analyst disagreed but did not say how.
+                None => ("UNKNOWN".into(), false),
+            };
+            out.push(SimilarCase {
+                alert_key: r.get(0)?,
+                title: r.get(1)?,
+                similarity,
+                verdict,
+                analyst_verdict,
+                agreed,
+                notes: r.get(6)?,
+            });
+        }
+        // One entry per alert: several triages of the same alert keep the most similar.
+        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        out.dedup_by(|a, b| a.alert_key == b.alert_key);
+        out.truncate(k);
+        Ok(out)
+    }
+}

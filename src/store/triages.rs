@@ -1,0 +1,191 @@
+//! Triage runs: their status, verdict, provenance and cost.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, now};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriageStatus {
+    Running,
+    Complete,
+    Failed,
+    Cancelled,
+}
+
+impl TriageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriageStatus::Running => "running",
+            TriageStatus::Complete => "complete",
+            TriageStatus::Failed => "failed",
+            TriageStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> TriageStatus {
+        match s {
+            "complete" => TriageStatus::Complete,
+            "failed" => TriageStatus::Failed,
+            "cancelled" => TriageStatus::Cancelled,
+            _ => TriageStatus::Running,
+        }
+    }
+}
+
+/// Everything recorded when a triage finishes (or fails).
+#[derive(Debug, Clone, Default)]
+pub struct NewTriage {
+    pub id: String,
+    pub alert_row: i64,
+    pub engine: String,
+    pub model: Option<String>,
+    pub verdict: Option<String>,
+    pub confidence: Option<f64>,
+    pub verdict_json: Option<String>,
+    pub raw_output: Option<String>,
+    pub error: Option<String>,
+    pub provenance_json: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: Option<u64>,
+    pub ttft_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TriageRecord {
+    pub id: String,
+    pub alert_row: i64,
+    pub alert_key: String,
+    pub alert_title: String,
+    pub status: TriageStatus,
+    pub engine: String,
+    pub model: Option<String>,
+    pub verdict: Option<String>,
+    pub confidence: Option<f64>,
+    pub verdict_json: Option<String>,
+    pub raw_output: Option<String>,
+    pub error: Option<String>,
+    pub provenance_json: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: Option<u64>,
+    pub ttft_ms: Option<u64>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+const SELECT: &str = "SELECT t.id, t.alert_id, a.alert_key, a.title, t.status, t.engine, t.model, t.verdict, t.confidence,
+    t.verdict_json, t.raw_output, t.error, t.provenance_json, t.input_tokens, t.output_tokens, t.cost_usd,
+    t.latency_ms, t.ttft_ms, t.created_at, t.finished_at FROM triages t JOIN alerts a ON a.id = t.alert_id";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TriageRecord> {
+    Ok(TriageRecord {
+        id: r.get(0)?,
+        alert_row: r.get(1)?,
+        alert_key: r.get(2)?,
+        alert_title: r.get(3)?,
+        status: TriageStatus::parse(&r.get::<_, String>(4)?),
+        engine: r.get(5)?,
+        model: r.get(6)?,
+        verdict: r.get(7)?,
+        confidence: r.get(8)?,
+        verdict_json: r.get(9)?,
+        raw_output: r.get(10)?,
+        error: r.get(11)?,
+        provenance_json: r.get(12)?,
+        input_tokens: r.get::<_, i64>(13)? as u64,
+        output_tokens: r.get::<_, i64>(14)? as u64,
+        cost_usd: r.get(15)?,
+        latency_ms: r.get::<_, Option<i64>>(16)?.map(|v| v as u64),
+        ttft_ms: r.get::<_, Option<i64>>(17)?.map(|v| v as u64),
+        created_at: r.get(18)?,
+        finished_at: r.get(19)?,
+    })
+}
+
+impl Store {
+    /// Records that a triage started, so a crash mid-run still leaves a trace.
+    pub fn start_triage(
+        &mut self,
+        id: &str,
+        alert_row: i64,
+        engine: &str,
+        model: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO triages (id, alert_id, status, engine, model, created_at) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            params![id, alert_row, engine, model, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the outcome of a triage started with `start_triage` (or inserts it whole).
+    pub fn finish_triage(&mut self, t: &NewTriage, status: TriageStatus) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO triages (id, alert_id, status, engine, model, verdict, confidence, verdict_json, raw_output,
+                error, provenance_json, input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, created_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, engine = excluded.engine, model = excluded.model,
+                verdict = excluded.verdict, confidence = excluded.confidence, verdict_json = excluded.verdict_json,
+                raw_output = excluded.raw_output, error = excluded.error, provenance_json = excluded.provenance_json,
+                input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
+                latency_ms = excluded.latency_ms, ttft_ms = excluded.ttft_ms, finished_at = excluded.finished_at",
+            params![
+                t.id,
+                t.alert_row,
+                status.as_str(),
+                t.engine,
+                t.model,
+                t.verdict,
+                t.confidence,
+                t.verdict_json,
+                t.raw_output,
+                t.error,
+                t.provenance_json,
+                t.input_tokens as i64,
+                t.output_tokens as i64,
+                t.cost_usd,
+                t.latency_ms.map(|v| v as i64),
+                t.ttft_ms.map(|v| v as i64),
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn triage(&self, id: &str) -> Result<Option<TriageRecord>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], record)
+            .optional()?)
+    }
+
+    /// The latest triage of an alert, if any.
+    pub fn latest_triage_for(&self, alert_row: i64) -> Result<Option<TriageRecord>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(&format!("{SELECT} WHERE t.alert_id = ?1 ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1"), [alert_row], record)
+            .optional()?)
+    }
+
+    pub fn recent_triages(&self, limit: usize) -> Result<Vec<TriageRecord>, StoreError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "{SELECT} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the alert with this key already has a completed triage (for `--resume`).
+    pub fn has_completed_triage(&self, alert_key: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM triages t JOIN alerts a ON a.id = t.alert_id WHERE a.alert_key = ?1 AND t.status = 'complete')",
+            [alert_key],
+            |r| r.get(0),
+        )?)
+    }
+}

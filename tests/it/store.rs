@@ -1,0 +1,225 @@
+//! The SQLite store: schema migrations, concurrent writers, accuracy and similar cases.
+
+use soc_copilot::alert::parse::from_text;
+use soc_copilot::store::feedback::{DownReason, NewFeedback};
+use soc_copilot::store::{NewTriage, Store, StoreError, Thumbs, TriageStatus, new_id};
+
+fn triage(
+    store: &mut Store,
+    title: &str,
+    verdict: &str,
+    confidence: f64,
+    embedding: Option<&[f32]>,
+) -> String {
+    let alert = from_text(title, None);
+    let row = store
+        .upsert_alert(&alert, title, embedding)
+        .expect("alert stored");
+    let id = new_id();
+    store
+        .start_triage(&id, row, "offline", None)
+        .expect("start");
+    let t = NewTriage {
+        id: id.clone(),
+        alert_row: row,
+        engine: "offline".into(),
+        verdict: Some(verdict.into()),
+        confidence: Some(confidence),
+        verdict_json: Some("{}".into()),
+        ..Default::default()
+    };
+    store
+        .finish_triage(&t, TriageStatus::Complete)
+        .expect("finish");
+    id
+}
+
+fn feedback(
+    store: &mut Store,
+    id: &str,
+    thumbs: Thumbs,
+    analyst_verdict: Option<&str>,
+    reason: Option<DownReason>,
+) {
+    store
+        .add_feedback(&NewFeedback {
+            triage_id: id.into(),
+            thumbs: Some(thumbs),
+            reason,
+            analyst_verdict: analyst_verdict.map(str::to_string),
+            notes: None,
+            analyst: "tester".into(),
+        })
+        .expect("feedback stored");
+}
+
+#[test]
+fn migrations_run_from_empty_and_are_idempotent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    assert_eq!(store.schema_version().expect("version"), 1);
+    drop(store);
+    let store = Store::open_in(dir.path()).expect("reopen");
+    assert_eq!(store.schema_version().expect("version"), 1);
+    drop(store);
+
+    let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw open");
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    let err = Store::open_in(dir.path()).err().expect("too new");
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn triage_lifecycle_and_unknown_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_in(dir.path()).expect("open");
+    let id = triage(&mut store, "Mimikatz on HR-LT-19", "CRITICAL", 0.9, None);
+    let t = store.triage(&id).expect("query").expect("exists");
+    assert_eq!(t.status, TriageStatus::Complete);
+    assert_eq!(t.verdict.as_deref(), Some("CRITICAL"));
+    assert_eq!(t.alert_title, "Mimikatz on HR-LT-19");
+    assert!(store.has_completed_triage(&t.alert_key).expect("query"));
+
+    let err = store
+        .add_feedback(&NewFeedback {
+            triage_id: "nope".into(),
+            thumbs: Some(Thumbs::Up),
+            analyst: "x".into(),
+            ..Default::default()
+        })
+        .expect_err("unknown triage");
+    assert!(err.to_string().contains("no triage with id nope"), "{err}");
+
+    let row = t.alert_row;
+    store
+        .add_chat_message(row, "user", "Is this lateral movement?", None, None, (0, 0))
+        .expect("chat");
+    store
+        .add_chat_message(
+            row,
+            "assistant",
+            "Not from this alert alone.",
+            Some("offline"),
+            None,
+            (0, 0),
+        )
+        .expect("chat");
+    let chat = store.chat_for(row).expect("chat");
+    assert_eq!(
+        chat.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(),
+        ["user", "assistant"]
+    );
+}
+
+#[test]
+fn two_writers_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Store::open_in(dir.path()).expect("create");
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                // Each thread has its own connection, as two processes would.
+                let mut store = Store::open_in(&path).expect("open");
+                for i in 0..100 {
+                    let id = triage(
+                        &mut store,
+                        &format!("writer {w} alert {i}"),
+                        "LOW",
+                        0.5,
+                        None,
+                    );
+                    feedback(&mut store, &id, Thumbs::Up, None, None);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer finished");
+    }
+    let store = Store::open_in(dir.path()).expect("open");
+    assert_eq!(store.recent_triages(1000).expect("list").len(), 200);
+    assert_eq!(store.accuracy().expect("accuracy").overall.total, 200);
+}
+
+#[test]
+fn accuracy_figures_on_known_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Store::open_in(dir.path()).expect("open");
+    let a = triage(&mut s, "a", "HIGH", 0.9, None);
+    feedback(&mut s, &a, Thumbs::Up, None, None); // correct
+    let b = triage(&mut s, "b", "HIGH", 0.85, None);
+    feedback(
+        &mut s,
+        &b,
+        Thumbs::Down,
+        Some("BENIGN"),
+        Some(DownReason::WrongVerdict),
+    ); // wrong
+    let c = triage(&mut s, "c", "LOW", 0.3, None);
+    feedback(
+        &mut s,
+        &c,
+        Thumbs::Down,
+        None,
+        Some(DownReason::MissedEvidence),
+    );
+    feedback(&mut s, &c, Thumbs::Up, None, None); // the latest feedback wins: correct
+    let d = triage(&mut s, "d", "BENIGN", 0.1, None);
+    feedback(&mut s, &d, Thumbs::Down, Some("benign"), None); // analyst verdict equal: correct
+    triage(&mut s, "e", "MEDIUM", 0.5, None); // no feedback: not counted
+
+    let acc = s.accuracy().expect("accuracy");
+    assert_eq!((acc.overall.total, acc.overall.correct), (4, 3));
+    assert_eq!(acc.overall.accuracy, Some(0.75));
+    assert_eq!(acc.per_verdict["HIGH"].accuracy, Some(0.5));
+    assert_eq!(acc.per_verdict["LOW"].correct, 1);
+    assert_eq!(acc.confusion["HIGH"]["HIGH"], 1);
+    assert_eq!(acc.confusion["HIGH"]["BENIGN"], 1);
+    assert_eq!(acc.confusion["BENIGN"]["BENIGN"], 1);
+    assert_eq!(acc.down_reasons["wrong_verdict"], 1);
+    assert_eq!(
+        acc.down_reasons.get("missed_evidence"),
+        None,
+        "superseded feedback is not counted"
+    );
+    // 0.9 and 0.85 fall in the top bucket, half right.
+    assert_eq!(acc.calibration[4].rate.total, 2);
+    assert_eq!(acc.calibration[4].rate.accuracy, Some(0.5));
+    assert_eq!(acc.calibration[0].rate.total, 1);
+    assert_eq!(acc.by_day.values().map(|r| r.total).sum::<u64>(), 4);
+    assert_eq!(acc.per_engine["offline"].total, 4);
+}
+
+#[test]
+fn similar_reviewed_cases_come_back_most_similar_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Store::open_in(dir.path()).expect("open");
+    let near = [1.0f32, 0.0, 0.0];
+    let mid = [0.8f32, 0.6, 0.0];
+    let far = [0.0f32, 0.0, 1.0];
+    let a = triage(&mut s, "backup job ran vssadmin", "HIGH", 0.8, Some(&near));
+    feedback(
+        &mut s,
+        &a,
+        Thumbs::Down,
+        Some("BENIGN"),
+        Some(DownReason::WrongVerdict),
+    );
+    let b = triage(&mut s, "admin script", "LOW", 0.6, Some(&mid));
+    feedback(&mut s, &b, Thumbs::Up, None, None);
+    let c = triage(&mut s, "unrelated", "HIGH", 0.6, Some(&far));
+    feedback(&mut s, &c, Thumbs::Up, None, None);
+    triage(&mut s, "not reviewed", "HIGH", 0.6, Some(&near));
+
+    let cases = s
+        .similar_reviewed(&near, "some-other-key", 5, 0.5)
+        .expect("similar");
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    assert_eq!(cases[0].title, "backup job ran vssadmin");
+    assert_eq!(cases[0].analyst_verdict, "BENIGN");
+    assert!(!cases[0].agreed);
+    assert_eq!(cases[1].analyst_verdict, "LOW");
+    assert!(cases[1].agreed);
+}
