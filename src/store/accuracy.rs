@@ -85,9 +85,9 @@ impl Store {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-                Ok(r.get_ref(i)?
+                r.get_ref(i)?
                     .as_str_or_null()
-                    .map_err(rusqlite::Error::from)?)
+                    .map_err(rusqlite::Error::from)
             };
             let verdict = text(0)?.unwrap_or_default();
             let confidence: Option<f64> = r.get(1)?;
