@@ -63,6 +63,13 @@ pub struct EmbeddingConfig {
     pub procedures_per_technique: usize,
 }
 
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AnalystConfig {
+    /// Recorded with feedback; default `$USER`.
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -70,6 +77,7 @@ pub struct Config {
     pub attack: AttackConfig,
     pub retrieval: RetrievalConfig,
     pub embedding: EmbeddingConfig,
+    pub analyst: AnalystConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,

@@ -9,3 +9,4 @@ pub mod eval;
 pub mod logging;
 pub mod search;
 pub mod store;
+pub mod triage;

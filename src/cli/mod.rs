@@ -4,7 +4,9 @@ pub mod doctor;
 pub mod eval;
 pub mod ingest;
 pub mod progress;
+pub mod review;
 pub mod search;
+pub mod triage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,14 @@ pub enum Command {
     /// Measure the tool against labelled data.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Triage alerts: retrieval, a verdict, everything recorded in the store.
+    Triage(triage::Args),
+    /// Record an analyst's thumbs up/down (and corrected verdict) on a triage.
+    Feedback(review::FeedbackArgs),
+    /// Recent triages with their verdicts and feedback.
+    History(review::HistoryArgs),
+    /// How often verdicts were right: overall, per verdict, by day, calibration.
+    Accuracy(review::AccuracyArgs),
     /// Show where each asset was looked for, what was found, and how to supply what is missing.
     Doctor(doctor::Args),
 }
@@ -101,6 +111,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Search(a) => search::run(&ctx, a),
         Command::Eval(e) => eval::run(&ctx, e),
+        Command::Triage(a) => triage::run(&ctx, a),
+        Command::Feedback(a) => review::feedback(&ctx, a),
+        Command::History(a) => review::history(&ctx, a),
+        Command::Accuracy(a) => review::accuracy(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
     }
 }

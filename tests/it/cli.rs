@@ -242,3 +242,95 @@ fn doctor_says_where_it_looked_and_how_to_fix() {
     assert!(out.contains("how to fix: set ORT_DYLIB_PATH"), "{out}");
     assert!(out.contains("knowledge base: no knowledge base"), "{out}");
 }
+
+#[test]
+fn triage_feedback_history_accuracy() {
+    let dir = ingested();
+    let alert = dir.path().join("alert.json");
+    std::fs::write(
+        &alert,
+        r#"{"alert_id": "c-1", "title": "LSASS dump", "severity": "high", "description": "procdump -ma lsass.exe on HOST9", "raw_log": {"Computer": "HOST9"}}"#,
+    )
+    .expect("write");
+    let o = soc(
+        dir.path(),
+        &["triage", "--json", alert.to_str().expect("p")],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("Offline engine"),
+        "reasoning goes to stderr: {err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("verdict JSON on stdout");
+    assert_eq!(v["engine"], "offline");
+    assert!(v["verdict"] == "HIGH" || v["verdict"] == "CRITICAL", "{v}");
+    let id = v["triage_id"].as_str().expect("triage id").to_string();
+
+    let o = soc(
+        dir.path(),
+        &[
+            "feedback",
+            &id,
+            "down",
+            "--verdict",
+            "MEDIUM",
+            "--reason",
+            "wrong-verdict",
+            "--notes",
+            "test box",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    let o = soc(dir.path(), &["feedback", "no-such-triage", "up"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("no triage with id no-such-triage") && err.contains("history"),
+        "{err}"
+    );
+
+    let o = soc(dir.path(), &["history"]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("LSASS dump") && out.contains(&id) && out.contains("down by"),
+        "{out}"
+    );
+
+    let o = soc(dir.path(), &["accuracy", "--json"]);
+    let acc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("accuracy JSON");
+    assert_eq!(acc["overall"]["total"], 1);
+    assert_eq!(acc["overall"]["correct"], 0);
+    assert_eq!(acc["down_reasons"]["wrong_verdict"], 1);
+    let verdict = v["verdict"].as_str().expect("verdict");
+    assert_eq!(acc["confusion"][verdict]["MEDIUM"], 1);
+
+    // Stdin works too, and a bad input line is named but does not stop the rest.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_soc-copilot"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().expect("p"),
+            "triage",
+            "--json",
+            "-",
+        ])
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"{\"alert_text\": \"schtasks /create /tn x /tr evil.exe\"}\n{broken\n")
+            .expect("write stdin");
+    }
+    let o = child.wait_with_output().expect("wait");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("<stdin>:2"), "{err}");
+    assert_eq!(out.lines().count(), 1);
+}

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use soc_copilot::search::KnowledgeBase;
 use soc_copilot::search::document::ChunkPlan;
 use soc_copilot::search::embed::Embedder;
-use soc_copilot::search::ingest::{IngestOptions, IngestReport, Quiet, ingest};
+use soc_copilot::search::ingest::{IngestOptions, IngestReport, Quiet, ingest, locate};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,4 +61,22 @@ pub fn ingest_into(
         &Quiet,
     )
     .expect("ingest succeeds")
+}
+
+/// The knowledge base built from the real ATT&CK bundle and model, once per test run.
+pub struct Built {
+    pub dir: PathBuf,
+    pub first: IngestReport,
+    pub kb: KnowledgeBase,
+}
+
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let bundle = shared_asset("SOC_COPILOT_ATTACK_BUNDLE");
+        let first = ingest_into(&bundle, &dir, Ok(embedder()));
+        let kb = KnowledgeBase::open(&locate(&dir), Some(embedder())).expect("opens");
+        Built { dir, first, kb }
+    })
 }

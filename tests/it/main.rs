@@ -10,3 +10,4 @@ mod fixture_kb;
 mod real_kb;
 mod stix;
 mod store;
+mod triage;

@@ -1,32 +1,12 @@
 //! Ingest and retrieval against the real ATT&CK v18.1 bundle and embedding model in
 //! ../shared. Built once per test run and shared.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use soc_copilot::alert::parse::{from_json, from_text};
 use soc_copilot::eval::retrieval::{read_cases, score};
-use soc_copilot::search::ingest::{IngestReport, locate};
+use soc_copilot::search::ingest::locate;
 use soc_copilot::search::{KnowledgeBase, Mode, SearchParams, Why};
 
-use crate::common::{embedder, ingest_into, shared_asset};
-
-struct Built {
-    dir: PathBuf,
-    first: IngestReport,
-    kb: KnowledgeBase,
-}
-
-fn built() -> &'static Built {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        let bundle = shared_asset("SOC_COPILOT_ATTACK_BUNDLE");
-        let first = ingest_into(&bundle, &dir, Ok(embedder()));
-        let kb = KnowledgeBase::open(&locate(&dir), Some(embedder())).expect("opens");
-        Built { dir, first, kb }
-    })
-}
+use crate::common::{built, embedder, ingest_into, shared_asset};
 
 #[test]
 fn v18_catalog_has_every_active_technique_and_its_relations() {

@@ -1,0 +1,11 @@
+//! Triage: from an alert and its retrieved context to a validated, recorded verdict.
+
+pub mod engine;
+pub mod injection;
+pub mod offline;
+pub mod provenance;
+pub mod rules;
+pub mod verdict;
+
+pub use engine::{TriageOutcome, TriageParams, triage_offline};
+pub use verdict::{Level, Verdict};

@@ -1,0 +1,437 @@
+//! The offline engine: a deterministic triage from retrieval and explicit rules, used with
+//! no API key or when asked for. It fills the same verdict schema as a model, explains each
+//! factor it weighed, and says plainly that it is not a model.
+
+use crate::alert::{Alert, Severity};
+use crate::attack::Catalog;
+use crate::search::Hit;
+use crate::store::similar::SimilarCase;
+
+use super::rules::{self, RULESET_VERSION};
+use super::verdict::{
+    ChainStep, Escalation, Evidence, InvestigationQuery, Level, MatchedTechnique, Verdict,
+};
+
+pub const ENGINE: &str = "offline";
+
+pub struct OfflineInput<'a> {
+    pub alert: &'a Alert,
+    pub hits: &'a [Hit],
+    pub similar: &'a [SimilarCase],
+    pub catalog: &'a Catalog,
+    pub injection_flags: &'a [String],
+}
+
+/// How much a retrieved technique's tactic says about the stakes.
+fn tactic_weight(tactic: &str) -> f64 {
+    match tactic {
+        "impact" => 2.5,
+        "credential-access" | "exfiltration" => 2.0,
+        "lateral-movement" | "command-and-control" => 1.5,
+        "privilege-escalation"
+        | "defense-evasion"
+        | "persistence"
+        | "initial-access"
+        | "execution" => 1.0,
+        "collection" => 0.8,
+        "discovery" => 0.4,
+        _ => 0.2,
+    }
+}
+
+fn severity_weight(s: Option<Severity>) -> f64 {
+    match s {
+        Some(Severity::Critical) => 2.0,
+        Some(Severity::High) => 1.0,
+        Some(Severity::Medium) | None => 0.0,
+        Some(Severity::Low) => -0.75,
+        Some(Severity::Informational) => -1.5,
+    }
+}
+
+fn level_for(score: f64) -> Level {
+    match score {
+        s if s >= 7.0 => Level::Critical,
+        s if s >= 4.0 => Level::High,
+        s if s >= 2.0 => Level::Medium,
+        s if s >= 0.75 => Level::Low,
+        _ => Level::Benign,
+    }
+}
+
+/// Reviewed cases at least this similar pull the verdict toward what the analyst decided.
+const PRECEDENT_SIMILARITY: f32 = 0.85;
+
+pub fn triage(input: &OfflineInput<'_>) -> Verdict {
+    let alert = input.alert;
+    let text = format!(
+        "{}\n{}",
+        alert.full_text(),
+        alert.iocs.command_lines.join("\n")
+    );
+    let fired = rules::evaluate(&text);
+
+    let mut factors: Vec<String> = Vec::new();
+    let mut evidence: Vec<Evidence> = Vec::new();
+    let mut score = 0.0;
+
+    for h in &fired {
+        score += h.rule.weight;
+        factors.push(format!(
+            "{:+.1} rule \"{}\" matched `{}`",
+            h.rule.weight, h.rule.name, h.matched
+        ));
+        evidence.push(Evidence {
+            claim: format!("{} (`{}`)", h.rule.name, h.matched),
+            source: "alert_field".into(),
+            reference: field_containing(alert, &h.matched),
+        });
+    }
+
+    // The stakes implied by the best retrieved techniques' tactics.
+    let mut tactic_score: f64 = 0.0;
+    let mut tactic_from = None;
+    for (rank, hit) in input.hits.iter().take(3).enumerate() {
+        let Some(t) = input.catalog.get(&hit.id) else {
+            continue;
+        };
+        let w = t
+            .tactics
+            .iter()
+            .map(|s| tactic_weight(s))
+            .fold(0.0, f64::max)
+            * [1.0, 0.7, 0.5][rank];
+        if w > tactic_score {
+            tactic_score = w;
+            tactic_from = Some((
+                t.id.clone(),
+                t.name.clone(),
+                input.catalog.tactic_names(t).join("/"),
+            ));
+        }
+    }
+    if let Some((id, name, tactics)) = &tactic_from {
+        score += tactic_score;
+        factors.push(format!(
+            "{tactic_score:+.1} retrieved technique {id} {name} belongs to {tactics}"
+        ));
+    }
+
+    let sev = severity_weight(alert.severity);
+    if sev != 0.0 {
+        score += sev;
+        factors.push(format!(
+            "{sev:+.1} the source rated the alert {}",
+            alert.severity.map_or("unknown", Severity::as_str)
+        ));
+    }
+    let external = alert.iocs.public_ips.len() + alert.iocs.domains.len() + alert.iocs.urls.len();
+    if external > 0 {
+        score += 0.5;
+        factors.push(format!(
+            "+0.5 {external} external indicator(s) (public IPs, domains, URLs)"
+        ));
+    }
+    if !input.injection_flags.is_empty() {
+        score += 1.0;
+        factors
+            .push("+1.0 the alert contains text that tries to instruct an AI triage tool".into());
+        evidence.push(Evidence {
+            claim: format!(
+                "prompt-injection-like content: {}",
+                input.injection_flags.join("; ")
+            ),
+            source: "alert_field".into(),
+            reference: "alert text".into(),
+        });
+    }
+
+    let mut level = level_for(score);
+    let mut confidence: f64 = (0.45
+        + 0.1 * fired.iter().filter(|h| h.rule.weight > 0.0).count() as f64
+        + if tactic_from.is_some() { 0.05 } else { 0.0 })
+    .min(0.85);
+    if fired.iter().any(|h| h.rule.weight < 0.0) && fired.iter().any(|h| h.rule.weight > 0.0) {
+        confidence -= 0.15;
+        factors.push("signals point both ways (suspicious behaviour and known-benign tooling): confidence lowered".into());
+    }
+
+    // Analyst precedent: what was decided on very similar alerts.
+    let precedents: Vec<&SimilarCase> = input
+        .similar
+        .iter()
+        .filter(|c| c.similarity >= PRECEDENT_SIMILARITY && c.analyst_verdict != "UNKNOWN")
+        .collect();
+    if let Some(best) = precedents.first()
+        && let Some(analyst_level) = Level::parse(&best.analyst_verdict)
+    {
+        let agreeing = precedents
+            .iter()
+            .filter(|c| c.analyst_verdict == best.analyst_verdict)
+            .count();
+        if analyst_level != level {
+            factors.push(format!(
+                    "analyst precedent: {agreeing} very similar reviewed alert(s) (best {:.2}, \"{}\") were judged {} — adopted over the rule score's {}",
+                    best.similarity, best.title, analyst_level, level
+                ));
+            level = analyst_level;
+        } else {
+            factors.push(format!("analyst precedent agrees: {agreeing} very similar alert(s) were judged {analyst_level}"));
+        }
+        confidence = (confidence + 0.1 * agreeing as f64).min(0.9);
+        evidence.push(Evidence {
+            claim: format!(
+                "a similar alert (\"{}\") was judged {} by an analyst",
+                best.title, best.analyst_verdict
+            ),
+            source: "similar_case".into(),
+            reference: best.alert_key.clone(),
+        });
+    }
+
+    let matched = matched_techniques(input, &fired);
+    for m in &matched {
+        evidence.push(Evidence {
+            claim: format!("{} {}: {}", m.id, m.name, m.rationale),
+            source: "technique".into(),
+            reference: m.id.clone(),
+        });
+    }
+
+    let mut reasoning = format!(
+        "Offline engine ({RULESET_VERSION}; no language model was used). Score {score:.1} → {level}.\n"
+    );
+    for f in &factors {
+        reasoning.push_str("- ");
+        reasoning.push_str(f);
+        reasoning.push('\n');
+    }
+    if factors.is_empty() {
+        reasoning.push_str("- no rule fired and no retrieved technique raised the stakes\n");
+    }
+    reasoning.push_str(
+        "Missing evidence: process lineage beyond what the alert carries, the user's recent activity, and \
+         network connections around the event; a model or an analyst should weigh these.",
+    );
+
+    let escalate = level >= Level::High;
+    Verdict {
+        triage_id: String::new(),
+        verdict: level,
+        confidence: (confidence.max(0.2) * 100.0).round() / 100.0,
+        attack_chain: attack_chain(input.catalog, &matched),
+        recommended_actions: recommended_actions(input.catalog, &matched, level, alert),
+        false_positive_indicators: fired
+            .iter()
+            .filter(|h| !h.rule.false_positive.is_empty())
+            .map(|h| h.rule.false_positive.to_string())
+            .collect(),
+        investigation_queries: investigation_queries(alert),
+        escalation: Escalation {
+            recommended: escalate,
+            draft: if escalate {
+                escalation_draft(alert, level, &matched)
+            } else {
+                String::new()
+            },
+        },
+        matched_techniques: matched,
+        reasoning,
+        evidence,
+        injection_flags: input.injection_flags.to_vec(),
+        warnings: Vec::new(),
+        engine: ENGINE.into(),
+    }
+}
+
+/// The first field whose value contains `needle`, for citing evidence.
+fn field_containing(alert: &Alert, needle: &str) -> String {
+    let n = needle.to_ascii_lowercase();
+    alert
+        .fields
+        .iter()
+        .find(|f| f.value.to_ascii_lowercase().contains(&n))
+        .map(|f| f.path.clone())
+        .unwrap_or_else(|| {
+            if alert.title.to_ascii_lowercase().contains(&n) {
+                "title".into()
+            } else {
+                "description".into()
+            }
+        })
+}
+
+/// Techniques from fired rules first (they are direct behavioural evidence), then the top
+/// retrieved ones.
+fn matched_techniques(input: &OfflineInput<'_>, fired: &[rules::Hit]) -> Vec<MatchedTechnique> {
+    let mut out: Vec<MatchedTechnique> = Vec::new();
+    let context: Vec<&str> = input.hits.iter().map(|h| h.id.as_str()).collect();
+    for h in fired {
+        for id in h.rule.techniques {
+            if let Some(t) = input.catalog.resolve(id).technique()
+                && !out.iter().any(|m| m.id == t.id)
+            {
+                out.push(MatchedTechnique {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    rationale: format!("rule \"{}\" matched", h.rule.name),
+                    in_context: context.contains(&t.id.as_str()),
+                });
+            }
+        }
+    }
+    for hit in input.hits.iter().take(3) {
+        if !out.iter().any(|m| m.id == hit.id) {
+            let why: Vec<String> = hit.why.iter().take(3).map(ToString::to_string).collect();
+            out.push(MatchedTechnique {
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+                rationale: format!("retrieved (score {:.2}): {}", hit.score, why.join("; ")),
+                in_context: true,
+            });
+        }
+    }
+    out
+}
+
+fn attack_chain(catalog: &Catalog, matched: &[MatchedTechnique]) -> Vec<ChainStep> {
+    let mut steps: Vec<(usize, ChainStep)> = Vec::new();
+    for m in matched {
+        let Some(t) = catalog.get(&m.id) else {
+            continue;
+        };
+        let Some(tactic) = t.tactics.first() else {
+            continue;
+        };
+        let order = catalog
+            .tactics
+            .iter()
+            .position(|x| &x.shortname == tactic)
+            .unwrap_or(usize::MAX);
+        let name = catalog
+            .tactic(tactic)
+            .map_or(tactic.clone(), |x| x.name.clone());
+        steps.push((
+            order,
+            ChainStep {
+                tactic: name,
+                technique: Some(t.id.clone()),
+                description: t.name.clone(),
+            },
+        ));
+    }
+    steps.sort_by_key(|(o, _)| *o);
+    steps.into_iter().map(|(_, s)| s).collect()
+}
+
+fn recommended_actions(
+    catalog: &Catalog,
+    matched: &[MatchedTechnique],
+    level: Level,
+    alert: &Alert,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if level >= Level::High {
+        if let Some(h) = &alert.host {
+            out.push(format!(
+                "Isolate {h} from the network pending investigation"
+            ));
+        }
+        if let Some(u) = &alert.user {
+            out.push(format!("Review recent activity of {u} and reset their credentials if compromise is confirmed"));
+        }
+    }
+    for m in matched.iter().take(3) {
+        let Some(t) = catalog.get(&m.id) else {
+            continue;
+        };
+        for mit in t.mitigations.iter().take(2) {
+            let how = crate::attack::markup::truncate_words(&mit.how, 180);
+            let line = format!("{} ({}, for {}): {how}", mit.name, mit.id, t.id);
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("No action beyond documenting the review; close if the context confirms benign activity".into());
+    }
+    out
+}
+
+/// Queries templated from the alert's indicators, in the languages SOCs use.
+fn investigation_queries(alert: &Alert) -> Vec<InvestigationQuery> {
+    let mut out = Vec::new();
+    let q = |language: &str, query: String, purpose: String| InvestigationQuery {
+        language: language.into(),
+        query,
+        purpose,
+    };
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    if let Some(host) = &alert.host {
+        out.push(q(
+            "SPL",
+            format!(
+                "index=* host=\"{}\" earliest=-24h | stats count by sourcetype, source",
+                esc(host)
+            ),
+            format!("all telemetry from {host} in the last day"),
+        ));
+        out.push(q("KQL", format!("DeviceProcessEvents | where DeviceName =~ \"{}\" and Timestamp > ago(24h) | project Timestamp, FileName, ProcessCommandLine, InitiatingProcessFileName", esc(host)), format!("process activity on {host}")));
+    }
+    if let Some(user) = &alert.user {
+        out.push(q("KQL", format!("SigninLogs | where UserPrincipalName has \"{}\" and TimeGenerated > ago(7d) | summarize count() by IPAddress, Location, ResultType", esc(user)), format!("sign-ins of {user} this week")));
+    }
+    for ip in alert.iocs.public_ips.iter().take(3) {
+        out.push(q("SPL", format!("index=* (src=\"{ip}\" OR dest=\"{ip}\" OR src_ip=\"{ip}\" OR dest_ip=\"{ip}\") earliest=-7d | stats count by host, sourcetype"), format!("every host that talked to {ip}")));
+    }
+    for d in alert.iocs.domains.iter().take(3) {
+        out.push(q("ES|QL", format!("FROM logs-* | WHERE dns.question.name == \"{}\" OR url.domain == \"{}\" | STATS count = COUNT(*) BY host.name", esc(d), esc(d)), format!("hosts resolving or visiting {d}")));
+    }
+    for h in alert
+        .iocs
+        .sha256
+        .iter()
+        .chain(&alert.iocs.sha1)
+        .chain(&alert.iocs.md5)
+        .take(2)
+    {
+        out.push(q(
+            "KQL",
+            format!(
+                "DeviceFileEvents | where SHA256 == \"{h}\" or SHA1 == \"{h}\" or MD5 == \"{h}\""
+            ),
+            "other devices with this file".into(),
+        ));
+    }
+    for p in alert.iocs.processes.iter().take(2) {
+        out.push(q(
+            "EQL",
+            format!(
+                "process where process.name : \"{}\" and process.parent.name != null",
+                esc(p)
+            ),
+            format!("lineage of {p} across the fleet"),
+        ));
+    }
+    out
+}
+
+fn escalation_draft(alert: &Alert, level: Level, matched: &[MatchedTechnique]) -> String {
+    let techniques: Vec<String> = matched
+        .iter()
+        .take(4)
+        .map(|m| format!("{} {}", m.id, m.name))
+        .collect();
+    format!(
+        "{level} — {}\nHost: {} · User: {}\nTechniques: {}\nTriaged by the offline engine (rules + ATT&CK retrieval); please review the evidence and confirm.",
+        alert.title,
+        alert.host.as_deref().unwrap_or("unknown"),
+        alert.user.as_deref().unwrap_or("unknown"),
+        if techniques.is_empty() {
+            "none identified".into()
+        } else {
+            techniques.join(", ")
+        }
+    )
+}

@@ -1,0 +1,52 @@
+//! What is recorded with every triage so it can be audited or replayed later.
+
+use serde::{Deserialize, Serialize};
+
+use crate::search::Hit;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RetrievedTechnique {
+    pub id: String,
+    pub name: String,
+    pub score: f32,
+    pub why: Vec<String>,
+}
+
+impl From<&Hit> for RetrievedTechnique {
+    fn from(h: &Hit) -> Self {
+        RetrievedTechnique {
+            id: h.id.clone(),
+            name: h.name.clone(),
+            score: h.score,
+            why: h.why.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Provenance {
+    pub engine: String,
+    pub model: Option<String>,
+    /// SHA-256 of the exact prompt (system + messages) sent, or of the offline rule set.
+    pub prompt_hash: String,
+    pub attack_version: String,
+    pub retrieval: Vec<RetrievedTechnique>,
+    /// Alert keys of the similar reviewed cases shown to the engine.
+    pub similar_cases: Vec<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub tool_version: String,
+}
+
+pub fn sha256_hex(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,273 @@
+//! The structured verdict every engine produces, how it is pulled out of model text, and
+//! how it is checked against the knowledge base.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attack::{Catalog, Resolved};
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Hash,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "UPPERCASE")]
+#[value(rename_all = "UPPERCASE")]
+pub enum Level {
+    Benign,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::Critical,
+        Level::High,
+        Level::Medium,
+        Level::Low,
+        Level::Benign,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Critical => "CRITICAL",
+            Level::High => "HIGH",
+            Level::Medium => "MEDIUM",
+            Level::Low => "LOW",
+            Level::Benign => "BENIGN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedTechnique {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub rationale: String,
+    /// False when the technique was not among the retrieved context given to the engine.
+    #[serde(default = "yes")]
+    pub in_context: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainStep {
+    pub tactic: String,
+    #[serde(default)]
+    pub technique: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvestigationQuery {
+    /// SPL, KQL, ES|QL, EQL, Sigma…
+    pub language: String,
+    pub query: String,
+    #[serde(default)]
+    pub purpose: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub claim: String,
+    /// Where it comes from: `alert_field`, `technique`, `tool_result`, `similar_case`.
+    pub source: String,
+    /// The field path, technique id or case that backs the claim.
+    #[serde(default)]
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Escalation {
+    pub recommended: bool,
+    #[serde(default)]
+    pub draft: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    #[serde(default)]
+    pub triage_id: String,
+    pub verdict: Level,
+    pub confidence: f64,
+    #[serde(default)]
+    pub matched_techniques: Vec<MatchedTechnique>,
+    #[serde(default)]
+    pub attack_chain: Vec<ChainStep>,
+    pub reasoning: String,
+    #[serde(default)]
+    pub recommended_actions: Vec<String>,
+    #[serde(default)]
+    pub false_positive_indicators: Vec<String>,
+    #[serde(default)]
+    pub investigation_queries: Vec<InvestigationQuery>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub escalation: Escalation,
+    /// Prompt-injection-like content found in the alert (filled by the engine, not the model).
+    #[serde(default)]
+    pub injection_flags: Vec<String>,
+    /// Problems found while validating (unknown techniques removed, ids remapped…).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub engine: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum VerdictError {
+    #[error("no JSON object found in the model output")]
+    NoJson,
+    #[error("the verdict JSON does not match the schema: {0}")]
+    Schema(String),
+    #[error("confidence {0} is outside 0–1")]
+    Confidence(f64),
+}
+
+/// The verdict JSON in model output: the last ```json fence, else the last balanced
+/// top-level `{…}` that parses.
+pub fn extract_json(text: &str) -> Option<&str> {
+    if let Some(start) = text.rfind("```json") {
+        let body = &text[start + 7..];
+        if let Some(end) = body.find("```") {
+            return Some(body[..end].trim());
+        }
+    }
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    while let Some(close) = text[..end].rfind('}') {
+        // Walk back to the `{` that balances this `}` (strings are rare enough in verdicts
+        // that a plain depth count with a string-state check is enough).
+        let mut depth = 0i32;
+        let mut in_str = false;
+        let mut i = close + 1;
+        while i > 0 {
+            i -= 1;
+            let c = bytes[i];
+            if c == b'"' && (i == 0 || bytes[i - 1] != b'\\') {
+                in_str = !in_str;
+            } else if !in_str && c == b'}' {
+                depth += 1;
+            } else if !in_str && c == b'{' {
+                depth -= 1;
+                if depth == 0 {
+                    let candidate = &text[i..=close];
+                    if serde_json::from_str::<serde_json::Value>(candidate).is_ok() {
+                        return Some(candidate);
+                    }
+                    break;
+                }
+            }
+        }
+        end = close;
+    }
+    None
+}
+
+/// Parses and validates a verdict: strict types, confidence in range, technique ids
+/// checked against the catalog (revoked ids remapped, unknown ones removed), and ids
+/// outside the retrieved context marked. Problems that can be repaired become warnings.
+pub fn validate(
+    json: &str,
+    catalog: &Catalog,
+    context_ids: &[String],
+) -> Result<Verdict, VerdictError> {
+    let mut v: Verdict =
+        serde_json::from_str(json).map_err(|e| VerdictError::Schema(e.to_string()))?;
+    if !(0.0..=1.0).contains(&v.confidence) || v.confidence.is_nan() {
+        return Err(VerdictError::Confidence(v.confidence));
+    }
+    let mut kept: Vec<MatchedTechnique> = Vec::new();
+    for mut t in std::mem::take(&mut v.matched_techniques) {
+        match catalog.resolve(&t.id) {
+            Resolved::Active(tech) => {
+                t.id = tech.id.clone();
+                t.name = tech.name.clone();
+            }
+            Resolved::Revoked { from, to } => {
+                v.warnings.push(format!(
+                    "{from} is revoked in ATT&CK {}; mapped to {} {}",
+                    catalog.attack_version, to.id, to.name
+                ));
+                t.id = to.id.clone();
+                t.name = to.name.clone();
+            }
+            Resolved::Unknown(id) => {
+                v.warnings.push(format!(
+                    "removed technique {id}: not in ATT&CK {}",
+                    catalog.attack_version
+                ));
+                continue;
+            }
+        }
+        t.in_context = context_ids.contains(&t.id);
+        if !t.in_context {
+            v.warnings.push(format!(
+                "{} was cited from outside the retrieved context",
+                t.id
+            ));
+        }
+        if !kept.iter().any(|k| k.id == t.id) {
+            kept.push(t);
+        }
+    }
+    v.matched_techniques = kept;
+    for step in &mut v.attack_chain {
+        if let Some(id) = step.technique.clone() {
+            step.technique = catalog.resolve(&id).technique().map(|t| t.id.clone());
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_fenced_or_trailing_json() {
+        let fenced = "thinking…\n```json\n{\"a\": 1}\n```\nbye";
+        assert_eq!(extract_json(fenced), Some("{\"a\": 1}"));
+        let bare =
+            "reasoning {not json} more text {\"verdict\": \"LOW\", \"x\": {\"y\": \"}\"}} tail";
+        assert_eq!(
+            extract_json(bare),
+            Some("{\"verdict\": \"LOW\", \"x\": {\"y\": \"}\"}}")
+        );
+        assert_eq!(extract_json("no json here"), None);
+    }
+
+    #[test]
+    fn level_parses_case_insensitively() {
+        assert_eq!(Level::parse("high"), Some(Level::High));
+        assert_eq!(Level::parse("bogus"), None);
+        assert!(Level::Critical > Level::Benign);
+    }
+}

@@ -1,0 +1,167 @@
+//! The offline engine on the sample queue (plausible verdicts), the feedback loop changing
+//! later triage, and the triage/feedback/history/accuracy commands.
+
+use std::collections::BTreeMap;
+
+use soc_copilot::alert::load::LoadedAlert;
+use soc_copilot::alert::load_paths;
+use soc_copilot::alert::parse::from_text;
+use soc_copilot::store::feedback::{DownReason, NewFeedback};
+use soc_copilot::store::{Store, Thumbs};
+use soc_copilot::triage::{Level, TriageParams, Verdict, triage_offline};
+
+use crate::common::{built, repo};
+
+fn sample_queue_verdicts(store: &mut Store) -> BTreeMap<String, Verdict> {
+    let loaded = load_paths(&[repo().join("data/queue/sample-queue.ndjson")]);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert!(loaded.alerts.len() >= 20);
+    loaded
+        .alerts
+        .iter()
+        .map(|l| {
+            let out =
+                triage_offline(&built().kb, store, l, &TriageParams::default()).expect("triage");
+            (l.alert.id.clone(), out.verdict)
+        })
+        .collect()
+}
+
+fn has(v: &Verdict, id: &str) -> bool {
+    v.matched_techniques.iter().any(|t| t.id == id)
+}
+
+#[test]
+fn offline_verdicts_on_the_sample_queue_are_plausible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_in(dir.path()).expect("store");
+    let v = sample_queue_verdicts(&mut store);
+
+    let office_ps = &v["q-01"];
+    assert!(
+        office_ps.verdict >= Level::High,
+        "encoded PowerShell from Word: {}",
+        office_ps.verdict
+    );
+    assert!(has(office_ps, "T1059.001"));
+    assert!(office_ps.escalation.recommended && !office_ps.escalation.draft.is_empty());
+    assert!(
+        office_ps.reasoning.contains("no language model was used"),
+        "never pretends to be a model"
+    );
+    assert!(
+        office_ps
+            .investigation_queries
+            .iter()
+            .any(|q| q.language == "SPL" && q.query.contains("FIN-WS-042"))
+    );
+    assert!(office_ps.evidence.iter().any(|e| e.source == "alert_field"));
+
+    assert!(
+        v["q-02"].verdict >= Level::High && has(&v["q-02"], "T1003.001"),
+        "LSASS dump"
+    );
+    assert!(
+        v["q-03"].verdict >= Level::High && has(&v["q-03"], "T1490"),
+        "shadow copies"
+    );
+    assert!(
+        v["q-04"].verdict >= Level::Medium && has(&v["q-04"], "T1558.003"),
+        "kerberoasting"
+    );
+    assert!(
+        v["q-13"].verdict >= Level::Medium && has(&v["q-13"], "T1110"),
+        "password spraying"
+    );
+    for benign in ["q-07", "q-08", "q-09", "q-17", "q-22"] {
+        assert!(
+            v[benign].verdict <= Level::Low,
+            "{benign} should be LOW or BENIGN, got {}",
+            v[benign].verdict
+        );
+    }
+    let hostile = &v["q-24"];
+    assert!(
+        !hostile.injection_flags.is_empty(),
+        "the injection attempt is reported"
+    );
+    assert!(
+        hostile.verdict > Level::Benign,
+        "the injected 'classify as benign' is not obeyed"
+    );
+
+    // Every triage is stored with its provenance.
+    let stored = store.recent_triages(100).expect("history");
+    assert_eq!(stored.len(), v.len());
+    let p: serde_json::Value =
+        serde_json::from_str(stored[0].provenance_json.as_deref().expect("provenance"))
+            .expect("json");
+    assert_eq!(p["engine"], "offline");
+    assert_eq!(
+        p["attack_version"],
+        built().kb.catalog.attack_version.as_str()
+    );
+    assert!(p["retrieval"].as_array().is_some_and(|r| !r.is_empty()));
+    assert_eq!(p["prompt_hash"].as_str().map(str::len), Some(64));
+}
+
+fn loaded(text: &str, id: &str) -> LoadedAlert {
+    LoadedAlert {
+        alert: from_text(text, Some(id)),
+        raw: text.into(),
+        origin: id.into(),
+    }
+}
+
+#[test]
+fn analyst_feedback_changes_later_triage_of_similar_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_in(dir.path()).expect("store");
+    let kb = &built().kb;
+    let params = TriageParams::default();
+    let text = "Maintenance script ran certutil.exe -urlcache -split -f http://repo.corp.example.com/agent.exe to fetch the approved monitoring agent on host";
+    let first = triage_offline(
+        kb,
+        &mut store,
+        &loaded(&format!("{text} APP-01"), "m-1"),
+        &params,
+    )
+    .expect("triage");
+    assert!(
+        first.verdict.verdict >= Level::Medium,
+        "rules alone find certutil downloads suspicious"
+    );
+    store
+        .add_feedback(&NewFeedback {
+            triage_id: first.triage_id.clone(),
+            thumbs: Some(Thumbs::Down),
+            reason: Some(DownReason::WrongVerdict),
+            analyst_verdict: Some("BENIGN".into()),
+            notes: Some("approved agent rollout".into()),
+            analyst: "tester".into(),
+        })
+        .expect("feedback");
+
+    let second = triage_offline(
+        kb,
+        &mut store,
+        &loaded(&format!("{text} APP-02"), "m-2"),
+        &params,
+    )
+    .expect("triage");
+    assert_eq!(
+        second.verdict.verdict,
+        Level::Benign,
+        "{}",
+        second.verdict.reasoning
+    );
+    assert!(second.verdict.reasoning.contains("analyst precedent"));
+    assert!(
+        second
+            .verdict
+            .evidence
+            .iter()
+            .any(|e| e.source == "similar_case" && e.reference == "m-1")
+    );
+    assert_eq!(second.provenance.similar_cases, ["m-1"]);
+}
