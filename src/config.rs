@@ -63,6 +63,62 @@ pub struct EmbeddingConfig {
     pub procedures_per_technique: usize,
 }
 
+/// A secret read from config: never printed by `Debug`.
+#[derive(Clone, Deserialize, Default, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub model: String,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    pub engine: String,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub idle_timeout_secs: u64,
+    pub max_retries: u32,
+    pub anthropic: ProviderConfig,
+    pub openai: ProviderConfig,
+    pub prices: std::collections::BTreeMap<String, Price>,
+}
+
+impl LlmConfig {
+    /// The price of `model`: the longest configured prefix that matches it.
+    pub fn price(&self, model: &str) -> Price {
+        self.prices
+            .iter()
+            .filter(|(prefix, _)| model.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(
+                Price {
+                    input: 0.0,
+                    output: 0.0,
+                },
+                |(_, p)| *p,
+            )
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AnalystConfig {
@@ -78,6 +134,7 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub embedding: EmbeddingConfig,
     pub analyst: AnalystConfig,
+    pub llm: LlmConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -143,6 +200,21 @@ impl Config {
         }
         if let Some(v) = env_var(env::ATTACK_VERSION) {
             config.attack.version = Some(v);
+        }
+        if let Some(v) = env_var("ANTHROPIC_API_KEY") {
+            config.llm.anthropic.api_key = Some(Secret(v));
+        }
+        if let Some(v) = env_var("ANTHROPIC_BASE_URL") {
+            config.llm.anthropic.base_url = v;
+        }
+        if let Some(v) = env_var("OPENAI_API_KEY") {
+            config.llm.openai.api_key = Some(Secret(v));
+        }
+        if let Some(v) = env_var("OPENAI_BASE_URL") {
+            config.llm.openai.base_url = v;
+        }
+        if let Some(v) = env_var("SOC_COPILOT_ENGINE") {
+            config.llm.engine = v;
         }
         Ok(config)
     }
@@ -228,6 +300,15 @@ mod tests {
         assert_eq!(c.retrieval.top_k, 3);
         assert_eq!(c.retrieval.depth, 100);
         assert_eq!(c.file.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn secrets_never_print_and_prices_match_by_prefix() {
+        let mut c = Config::defaults();
+        c.llm.anthropic.api_key = Some(Secret("sk-ant-very-secret".into()));
+        assert!(!format!("{c:?}").contains("very-secret"));
+        assert_eq!(c.llm.price("claude-sonnet-4-5-20250929").input, 3.0);
+        assert_eq!(c.llm.price("llama3.1").output, 0.0);
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Kb(#[from] crate::search::kb::KbError),
+    #[error("triage {triage_id} failed: {error}")]
+    Llm {
+        triage_id: String,
+        error: crate::llm::LlmError,
+    },
+    #[error("triage {triage_id} failed: {message}")]
+    InvalidVerdict { triage_id: String, message: String },
 }
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 
 pub mod engine;
 pub mod injection;
+pub mod model;
 pub mod offline;
+pub mod prompt;
 pub mod provenance;
 pub mod rules;
 pub mod verdict;

@@ -7,6 +7,8 @@ mod alerts;
 mod cli;
 mod common;
 mod fixture_kb;
+mod llm;
+mod model_triage;
 mod real_kb;
 mod stix;
 mod store;

@@ -1,3 +1,4 @@
 //! Local servers that speak real wire formats, for tests that must not touch the network.
 
 pub mod http;
+pub mod llm;

@@ -1,0 +1,11 @@
+//! LLM providers behind one streaming trait: HTTP and SSE stay in here.
+
+pub mod anthropic;
+pub mod client;
+pub mod openai;
+pub mod retry;
+pub mod sse;
+
+pub use client::{
+    ChatRequest, Collected, LlmError, Message, Provider, Role, StreamEvent, Usage, collect,
+};

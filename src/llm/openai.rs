@@ -1,0 +1,167 @@
+//! OpenAI-compatible chat completions with streaming: OpenAI itself, and the local servers
+//! an air-gapped SOC runs (Ollama, llama.cpp server, vLLM).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::client::{
+    ChatRequest, DriveOptions, LlmError, Provider, Role, StreamEvent, Usage, Wire, spawn_stream,
+};
+use super::sse::SseEvent;
+
+pub struct OpenAiWire {
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+}
+
+#[derive(Default)]
+pub struct State {
+    usage: Usage,
+    stop_reason: Option<String>,
+}
+
+impl Wire for OpenAiWire {
+    type State = State;
+
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn request(&self, http: &reqwest::Client, req: &ChatRequest) -> reqwest::RequestBuilder {
+        let mut messages = vec![json!({"role": "system", "content": req.system})];
+        for m in &req.messages {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            messages.push(json!({"role": role, "content": m.content}));
+        }
+        let body = json!({
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let mut b = http
+            .post(format!(
+                "{}/v1/chat/completions",
+                self.base_url.trim_end_matches('/')
+            ))
+            .json(&body);
+        if let Some(k) = &self.api_key {
+            b = b.bearer_auth(k);
+        }
+        b
+    }
+
+    fn on_event(&self, ev: &SseEvent, st: &mut State) -> Vec<StreamEvent> {
+        let provider = "openai";
+        if ev.data.trim() == "[DONE]" {
+            return vec![
+                StreamEvent::Usage(st.usage),
+                StreamEvent::Done {
+                    stop_reason: st.stop_reason.take(),
+                },
+            ];
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return vec![StreamEvent::Error(LlmError::Protocol {
+                provider,
+                message: "undecodable stream chunk".into(),
+            })];
+        };
+        if v.get("error").is_some() {
+            let (kind, message) = error_fields(&v);
+            return vec![StreamEvent::Error(LlmError::Stream {
+                provider,
+                kind,
+                message,
+            })];
+        }
+        let mut out = Vec::new();
+        if let Some(choice) = v["choices"].get(0) {
+            if let Some(t) = choice["delta"]["content"].as_str()
+                && !t.is_empty()
+            {
+                out.push(StreamEvent::Text(t.to_string()));
+            }
+            if let Some(r) = choice["finish_reason"].as_str() {
+                st.stop_reason = Some(r.to_string());
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            st.usage.input_tokens = u["prompt_tokens"].as_u64().unwrap_or(st.usage.input_tokens);
+            st.usage.output_tokens = u["completion_tokens"]
+                .as_u64()
+                .unwrap_or(st.usage.output_tokens);
+        }
+        out
+    }
+
+    fn error_body(&self, body: &str) -> (String, String) {
+        match serde_json::from_str::<Value>(body) {
+            Ok(v) => error_fields(&v),
+            Err(_) => ("unknown".into(), body.chars().take(300).collect()),
+        }
+    }
+}
+
+fn error_fields(v: &Value) -> (String, String) {
+    let e = &v["error"];
+    let kind = e["type"]
+        .as_str()
+        .or_else(|| e["code"].as_str())
+        .unwrap_or("error")
+        .to_string();
+    let message = e["message"]
+        .as_str()
+        .or_else(|| e.as_str())
+        .unwrap_or("no message")
+        .to_string();
+    (kind, message)
+}
+
+pub struct OpenAi {
+    wire: Arc<OpenAiWire>,
+    http: reqwest::Client,
+    opts: DriveOptions,
+}
+
+impl OpenAi {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<&str>,
+        model: &str,
+        http: reqwest::Client,
+        opts: DriveOptions,
+    ) -> OpenAi {
+        OpenAi {
+            wire: Arc::new(OpenAiWire {
+                base_url: base_url.into(),
+                api_key: api_key.map(str::to_string),
+                model: model.into(),
+            }),
+            http,
+            opts,
+        }
+    }
+}
+
+impl Provider for OpenAi {
+    fn engine(&self) -> &'static str {
+        "openai"
+    }
+
+    fn model(&self) -> &str {
+        &self.wire.model
+    }
+
+    fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent> {
+        spawn_stream(self.wire.clone(), self.http.clone(), request, self.opts)
+    }
+}
