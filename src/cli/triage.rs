@@ -190,12 +190,14 @@ fn print_summary(out: &mut impl Write, o: &TriageOutcome) -> std::io::Result<()>
     )?;
     writeln!(
         out,
-        "  engine {}{} · {} ms{} · tokens {} in / {} out · ${:.4}",
+        "  engine {}{} · ATT&CK {} · prompt {} · {} ms{} · tokens {} in / {} out · ${:.4}",
         p.engine,
         p.model
             .as_deref()
             .map(|m| format!(" ({m})"))
             .unwrap_or_default(),
+        p.attack_version,
+        &p.prompt_hash[..p.prompt_hash.len().min(12)],
         p.latency_ms,
         p.ttft_ms
             .map(|t| format!(", first token {t} ms"))
