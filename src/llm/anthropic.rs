@@ -1,14 +1,10 @@
 //! Anthropic Messages API with `stream: true`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-use super::client::{
-    ChatRequest, DriveOptions, LlmError, Provider, StreamEvent, Usage, Wire, spawn_stream,
-};
+use super::client::{ChatRequest, DriveOptions, LlmError, StreamEvent, Usage, Wire, WireProvider};
 use super::sse::SseEvent;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -173,11 +169,8 @@ fn error_fields(v: &Value) -> (String, String) {
     )
 }
 
-pub struct Anthropic {
-    wire: Arc<AnthropicWire>,
-    http: reqwest::Client,
-    opts: DriveOptions,
-}
+/// Claude over the Messages API.
+pub type Anthropic = WireProvider<AnthropicWire>;
 
 impl Anthropic {
     pub fn new(
@@ -187,28 +180,11 @@ impl Anthropic {
         http: reqwest::Client,
         opts: DriveOptions,
     ) -> Anthropic {
-        Anthropic {
-            wire: Arc::new(AnthropicWire {
-                base_url: base_url.to_string(),
-                api_key: api_key.to_string(),
-                model: model.to_string(),
-            }),
-            http,
-            opts,
-        }
-    }
-}
-
-impl Provider for Anthropic {
-    fn engine(&self) -> &'static str {
-        "anthropic"
-    }
-
-    fn model(&self) -> &str {
-        &self.wire.model
-    }
-
-    fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent> {
-        spawn_stream(self.wire.clone(), self.http.clone(), request, self.opts)
+        let wire = AnthropicWire {
+            base_url: base_url.to_string(),
+            api_key: api_key.to_string(),
+            model: model.to_string(),
+        };
+        WireProvider::from_wire(wire, model, http, opts)
     }
 }

@@ -122,6 +122,39 @@ impl Default for DriveOptions {
     }
 }
 
+/// A provider made of a wire format, an HTTP client and driving options.
+pub struct WireProvider<W: Wire> {
+    wire: Arc<W>,
+    http: reqwest::Client,
+    opts: DriveOptions,
+    model: String,
+}
+
+impl<W: Wire> WireProvider<W> {
+    pub fn from_wire(wire: W, model: &str, http: reqwest::Client, opts: DriveOptions) -> Self {
+        WireProvider {
+            wire: Arc::new(wire),
+            http,
+            opts,
+            model: model.to_string(),
+        }
+    }
+}
+
+impl<W: Wire> Provider for WireProvider<W> {
+    fn engine(&self) -> &'static str {
+        self.wire.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent> {
+        spawn_stream(self.wire.clone(), self.http.clone(), request, self.opts)
+    }
+}
+
 /// Starts `req` on the current tokio runtime; events arrive on the returned channel.
 pub fn spawn_stream<W: Wire>(
     wire: Arc<W>,

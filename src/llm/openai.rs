@@ -1,13 +1,10 @@
 //! OpenAI-compatible chat completions with streaming: OpenAI itself, and the local servers
 //! an air-gapped SOC runs (Ollama, llama.cpp server, vLLM).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::client::{
-    ChatRequest, DriveOptions, LlmError, Provider, Role, StreamEvent, Usage, Wire, spawn_stream,
+    ChatRequest, DriveOptions, LlmError, Role, StreamEvent, Usage, Wire, WireProvider,
 };
 use super::sse::SseEvent;
 
@@ -126,11 +123,8 @@ fn error_fields(v: &Value) -> (String, String) {
     (kind, message)
 }
 
-pub struct OpenAi {
-    wire: Arc<OpenAiWire>,
-    http: reqwest::Client,
-    opts: DriveOptions,
-}
+/// Any OpenAI-compatible chat-completions server.
+pub type OpenAi = WireProvider<OpenAiWire>;
 
 impl OpenAi {
     pub fn new(
@@ -140,28 +134,11 @@ impl OpenAi {
         http: reqwest::Client,
         opts: DriveOptions,
     ) -> OpenAi {
-        OpenAi {
-            wire: Arc::new(OpenAiWire {
-                base_url: base_url.into(),
-                api_key: api_key.map(str::to_string),
-                model: model.into(),
-            }),
-            http,
-            opts,
-        }
-    }
-}
-
-impl Provider for OpenAi {
-    fn engine(&self) -> &'static str {
-        "openai"
-    }
-
-    fn model(&self) -> &str {
-        &self.wire.model
-    }
-
-    fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent> {
-        spawn_stream(self.wire.clone(), self.http.clone(), request, self.opts)
+        let wire = OpenAiWire {
+            base_url: base_url.into(),
+            api_key: api_key.map(str::to_string),
+            model: model.into(),
+        };
+        WireProvider::from_wire(wire, model, http, opts)
     }
 }

@@ -147,6 +147,34 @@ pub fn triage_offline(
     })
 }
 
+/// The store row for a triage: a verdict when it completed, an error when it failed.
+pub(crate) fn triage_row(
+    triage_id: &str,
+    alert_row: i64,
+    provenance: &Provenance,
+    verdict: Option<&Verdict>,
+    raw_output: Option<&str>,
+    error: Option<String>,
+) -> NewTriage {
+    NewTriage {
+        id: triage_id.into(),
+        alert_row,
+        engine: provenance.engine.clone(),
+        model: provenance.model.clone(),
+        verdict: verdict.map(|v| v.verdict.as_str().into()),
+        confidence: verdict.map(|v| v.confidence),
+        verdict_json: verdict.and_then(|v| serde_json::to_string(v).ok()),
+        raw_output: raw_output.map(str::to_string),
+        error,
+        provenance_json: serde_json::to_string(provenance).ok(),
+        input_tokens: provenance.input_tokens,
+        output_tokens: provenance.output_tokens,
+        cost_usd: provenance.cost_usd,
+        latency_ms: Some(provenance.latency_ms),
+        ttft_ms: provenance.ttft_ms,
+    }
+}
+
 /// Writes a finished triage; `raw_output` is the model text when there was one.
 pub fn record(
     store: &mut Store,
@@ -156,25 +184,14 @@ pub fn record(
     provenance: &Provenance,
     raw_output: Option<&str>,
 ) -> Result<(), EngineError> {
-    store.finish_triage(
-        &NewTriage {
-            id: triage_id.into(),
-            alert_row,
-            engine: provenance.engine.clone(),
-            model: provenance.model.clone(),
-            verdict: Some(verdict.verdict.as_str().into()),
-            confidence: Some(verdict.confidence),
-            verdict_json: serde_json::to_string(verdict).ok(),
-            raw_output: raw_output.map(str::to_string),
-            error: None,
-            provenance_json: serde_json::to_string(provenance).ok(),
-            input_tokens: provenance.input_tokens,
-            output_tokens: provenance.output_tokens,
-            cost_usd: provenance.cost_usd,
-            latency_ms: Some(provenance.latency_ms),
-            ttft_ms: provenance.ttft_ms,
-        },
-        TriageStatus::Complete,
-    )?;
+    let row = triage_row(
+        triage_id,
+        alert_row,
+        provenance,
+        Some(verdict),
+        raw_output,
+        None,
+    );
+    store.finish_triage(&row, TriageStatus::Complete)?;
     Ok(())
 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 use crate::alert::load::LoadedAlert;
 use crate::llm::{ChatRequest, LlmError, Message, Provider, Role, StreamEvent, Usage};
 use crate::search::KnowledgeBase;
-use crate::store::{NewTriage, Store, TriageStatus, new_id};
+use crate::store::{Store, TriageStatus, new_id};
 
-use super::engine::{EngineError, TriageOutcome, TriageParams, prepare, record};
+use super::engine::{EngineError, TriageOutcome, TriageParams, prepare, record, triage_row};
 use super::prompt;
 use super::provenance::{Provenance, RetrievedTechnique};
 use super::verdict::{Verdict, VerdictError, extract_json, validate};
@@ -152,24 +152,15 @@ pub async fn triage_with_model(
         provenance.output_tokens = usage.output_tokens;
         provenance.cost_usd = settings.cost(usage);
         provenance.latency_ms = started.elapsed().as_millis() as u64;
-        store.finish_triage(
-            &NewTriage {
-                id: triage_id.clone(),
-                alert_row: prepared.alert_row,
-                engine: provenance.engine.clone(),
-                model: provenance.model.clone(),
-                raw_output: Some(raw.to_string()),
-                error: Some(error),
-                provenance_json: serde_json::to_string(&provenance).ok(),
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                cost_usd: provenance.cost_usd,
-                latency_ms: Some(provenance.latency_ms),
-                ttft_ms: provenance.ttft_ms,
-                ..Default::default()
-            },
-            TriageStatus::Failed,
-        )?;
+        let row = triage_row(
+            &triage_id,
+            prepared.alert_row,
+            provenance,
+            None,
+            Some(raw),
+            Some(error),
+        );
+        store.finish_triage(&row, TriageStatus::Failed)?;
         Ok(())
     };
 
