@@ -231,36 +231,21 @@ async fn drive<W: Wire>(
             _ = tx.closed() => return, // cancelled: dropping `body` closes the connection
         };
         let chunk = match next {
-            Err(_) => {
-                let message = format!("no data for {} s", opts.idle_timeout.as_secs());
-                let _ = tx
-                    .send(StreamEvent::Error(LlmError::Interrupted {
-                        provider,
-                        message,
-                    }))
-                    .await;
-                return;
-            }
-            Ok(None) => {
-                let message = "the connection closed before the message was complete".to_string();
-                let _ = tx
-                    .send(StreamEvent::Error(LlmError::Interrupted {
-                        provider,
-                        message,
-                    }))
-                    .await;
-                return;
-            }
-            Ok(Some(Err(e))) => {
-                let _ = tx
-                    .send(StreamEvent::Error(LlmError::Interrupted {
-                        provider,
-                        message: without_url(&e),
-                    }))
-                    .await;
-                return;
-            }
             Ok(Some(Ok(c))) => c,
+            broken => {
+                let message = match broken {
+                    Err(_) => format!("no data for {} s", opts.idle_timeout.as_secs()),
+                    Ok(Some(Err(e))) => without_url(&e),
+                    _ => "the connection closed before the message was complete".to_string(),
+                };
+                let _ = tx
+                    .send(StreamEvent::Error(LlmError::Interrupted {
+                        provider,
+                        message,
+                    }))
+                    .await;
+                return;
+            }
         };
         let events = match parser.feed(&chunk) {
             Ok(ev) => ev,

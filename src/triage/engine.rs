@@ -64,6 +64,28 @@ pub struct Prepared {
     pub injection_flags: Vec<String>,
 }
 
+impl Prepared {
+    /// The provenance every engine records: who triaged, with which prompt and context.
+    pub fn provenance(
+        &self,
+        engine: &str,
+        model: Option<&str>,
+        prompt_hash: String,
+        kb: &KnowledgeBase,
+    ) -> Provenance {
+        Provenance {
+            engine: engine.into(),
+            model: model.map(str::to_string),
+            prompt_hash,
+            attack_version: kb.catalog.attack_version.clone(),
+            retrieval: self.hits.iter().map(RetrievedTechnique::from).collect(),
+            similar_cases: self.similar.iter().map(|c| c.alert_key.clone()).collect(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        }
+    }
+}
+
 pub fn prepare(
     kb: &KnowledgeBase,
     store: &mut Store,
@@ -117,19 +139,8 @@ pub fn triage_offline(
     });
     verdict.triage_id = triage_id.clone();
     let provenance = Provenance {
-        engine: offline::ENGINE.into(),
-        model: None,
-        prompt_hash: sha256_hex(&[RULESET_VERSION]),
-        attack_version: kb.catalog.attack_version.clone(),
-        retrieval: prepared.hits.iter().map(RetrievedTechnique::from).collect(),
-        similar_cases: prepared
-            .similar
-            .iter()
-            .map(|c| c.alert_key.clone())
-            .collect(),
         latency_ms: started.elapsed().as_millis() as u64,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        ..Default::default()
+        ..prepared.provenance(offline::ENGINE, None, sha256_hex(&[RULESET_VERSION]), kb)
     };
     record(
         store,

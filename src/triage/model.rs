@@ -12,7 +12,7 @@ use crate::store::{Store, TriageStatus, new_id};
 
 use super::engine::{EngineError, TriageOutcome, TriageParams, prepare, record, triage_row};
 use super::prompt;
-use super::provenance::{Provenance, RetrievedTechnique};
+use super::provenance::Provenance;
 use super::verdict::{Verdict, VerdictError, extract_json, validate};
 
 /// Generation settings and the price of the model, per million tokens.
@@ -128,19 +128,13 @@ pub async fn triage_with_model(
     let ttft_ms = first.ttft_ms;
 
     let mut provenance = Provenance {
-        engine: provider.engine().into(),
-        model: Some(provider.model().into()),
-        prompt_hash: p.hash.clone(),
-        attack_version: kb.catalog.attack_version.clone(),
-        retrieval: prepared.hits.iter().map(RetrievedTechnique::from).collect(),
-        similar_cases: prepared
-            .similar
-            .iter()
-            .map(|c| c.alert_key.clone())
-            .collect(),
         ttft_ms,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        ..Default::default()
+        ..prepared.provenance(
+            provider.engine(),
+            Some(provider.model()),
+            p.hash.clone(),
+            kb,
+        )
     };
     let fail = |store: &mut Store,
                 provenance: &mut Provenance,
