@@ -126,6 +126,35 @@ pub struct AnalystConfig {
     pub name: Option<String>,
 }
 
+/// One key or several, as written in `[tui.keys]`: `"j"` or `["j", "Down"]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyList::One(k) => vec![k.as_str()],
+            KeyList::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuiConfig {
+    /// Triages run at once by `a` (triage all new).
+    pub concurrency: usize,
+    /// Where `e` writes investigation exports; default `<data_dir>/exports`.
+    pub export_dir: Option<PathBuf>,
+    /// Key overrides: command name → key(s). The help overlay (`?`) lists the names.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, KeyList>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -135,6 +164,7 @@ pub struct Config {
     pub embedding: EmbeddingConfig,
     pub analyst: AnalystConfig,
     pub llm: LlmConfig,
+    pub tui: TuiConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,

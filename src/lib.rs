@@ -11,3 +11,4 @@ pub mod logging;
 pub mod search;
 pub mod store;
 pub mod triage;
+pub mod tui;

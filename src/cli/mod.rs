@@ -7,6 +7,7 @@ pub mod progress;
 pub mod review;
 pub mod search;
 pub mod triage;
+pub mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,12 +30,15 @@ pub struct Cli {
     /// Where the index, database and logs live [env: SOC_COPILOT_DATA_DIR].
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// With no command, the console opens on the sample queue.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The analyst console: work a queue of alerts from the keyboard (the default command).
+    Tui(tui::Args),
     /// Build the ATT&CK knowledge base (BM25 index + embeddings) from a STIX bundle.
     Ingest(ingest::Args),
     /// Find the ATT&CK techniques that fit an alert or a piece of text.
@@ -104,10 +108,12 @@ impl Context {
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(&cli)?;
     let _log = soc_copilot::logging::init(&ctx.data_dir);
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Tui(tui::Args::default()));
+    match command {
+        Command::Tui(a) => tui::run(ctx, a, started),
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Search(a) => search::run(&ctx, a),
         Command::Eval(e) => eval::run(&ctx, e),

@@ -1,31 +1,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use soc_copilot::alert::load_paths;
-use soc_copilot::llm::Provider;
-use soc_copilot::llm::anthropic::Anthropic;
-use soc_copilot::llm::client::DriveOptions;
-use soc_copilot::llm::openai::OpenAi;
-use soc_copilot::llm::retry::RetryPolicy;
+pub use soc_copilot::llm::select::EngineChoice;
+use soc_copilot::llm::select::select;
 use soc_copilot::store::Store;
-use soc_copilot::triage::model::{ModelSettings, triage_with_model};
+use soc_copilot::triage::model::triage_with_model;
 use soc_copilot::triage::{TriageOutcome, TriageParams, Verdict, triage_offline};
 
 use super::Context;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineChoice {
-    /// Anthropic when an API key is configured, otherwise offline.
-    Auto,
-    /// Deterministic rules + ATT&CK retrieval; no network, no key.
-    Offline,
-    /// Claude through the Anthropic Messages API (ANTHROPIC_API_KEY).
-    Anthropic,
-    /// Any OpenAI-compatible server (Ollama, llama.cpp, vLLM) at [llm.openai] base_url.
-    Openai,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,74 +24,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The provider the engine choice names, or None for offline. Errors say what to set.
-pub fn provider(
-    ctx: &Context,
-    choice: Option<EngineChoice>,
-) -> anyhow::Result<Option<Box<dyn Provider>>> {
-    let llm = &ctx.config.llm;
-    let choice = match choice {
-        Some(c) => c,
-        None => match llm.engine.as_str() {
-            "offline" => EngineChoice::Offline,
-            "anthropic" => EngineChoice::Anthropic,
-            "openai" => EngineChoice::Openai,
-            "auto" => EngineChoice::Auto,
-            other => anyhow::bail!(
-                "[llm] engine = {other:?} is not one of auto, offline, anthropic, openai"
-            ),
-        },
-    };
-    let opts = DriveOptions {
-        retry: RetryPolicy {
-            max_retries: llm.max_retries,
-            ..RetryPolicy::default()
-        },
-        idle_timeout: Duration::from_secs(llm.idle_timeout_secs.max(1)),
-    };
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .build()?;
-    let key = llm
-        .anthropic
-        .api_key
-        .as_ref()
-        .map(|k| k.0.clone())
-        .filter(|k| !k.is_empty());
-    Ok(match (choice, key) {
-        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => None,
-        (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => {
-            Some(Box::new(Anthropic::new(
-                &llm.anthropic.base_url,
-                &key,
-                &llm.anthropic.model,
-                http,
-                opts,
-            )))
-        }
-        (EngineChoice::Anthropic, None) => {
-            anyhow::bail!(
-                "--engine anthropic needs an API key: set ANTHROPIC_API_KEY (or use --engine offline)"
-            )
-        }
-        (EngineChoice::Openai, _) => {
-            let key = llm
-                .openai
-                .api_key
-                .as_ref()
-                .map(|k| k.0.as_str())
-                .filter(|k| !k.is_empty());
-            Some(Box::new(OpenAi::new(
-                &llm.openai.base_url,
-                key,
-                &llm.openai.model,
-                http,
-                opts,
-            )))
-        }
-    })
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let loaded = load_paths(&args.inputs);
     for e in &loaded.errors {
@@ -116,7 +32,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if loaded.alerts.is_empty() {
         anyhow::bail!("no alert could be read from {:?}", args.inputs);
     }
-    let provider = provider(ctx, args.engine)?;
+    let engine = select(&ctx.config, args.engine)?;
     let kb = ctx.open_kb()?;
     let mut store = Store::open_in(&ctx.data_dir)?;
     let params = TriageParams {
@@ -126,28 +42,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let settings = provider.as_ref().map(|p| {
-        let price = ctx.config.llm.price(p.model());
-        ModelSettings {
-            max_tokens: ctx.config.llm.max_tokens,
-            temperature: ctx.config.llm.temperature,
-            input_per_mtok: price.input,
-            output_per_mtok: price.output,
-        }
-    });
     let mut stdout = std::io::stdout().lock();
     let mut failed = 0;
     for l in &loaded.alerts {
         eprintln!("── {} ({})", l.alert.title, l.origin);
-        let result: Result<TriageOutcome, _> = match (&provider, &settings) {
-            (Some(p), Some(s)) => {
+        let result: Result<TriageOutcome, _> = match &engine {
+            Some(e) => {
                 let mut echo = |t: &str| {
                     eprint!("{t}");
                     let _ = std::io::stderr().flush();
                 };
                 runtime.block_on(triage_with_model(
-                    p.as_ref(),
-                    s,
+                    e.provider.as_ref(),
+                    &e.settings,
                     &kb,
                     &mut store,
                     l,
@@ -155,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     &mut echo,
                 ))
             }
-            _ => triage_offline(&kb, &mut store, l, &params)
+            None => triage_offline(&kb, &mut store, l, &params)
                 .inspect(|o| eprintln!("{}", o.verdict.reasoning)),
         };
         match result {

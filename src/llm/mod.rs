@@ -4,6 +4,7 @@ pub mod anthropic;
 pub mod client;
 pub mod openai;
 pub mod retry;
+pub mod select;
 pub mod sse;
 
 pub use client::{

@@ -5,6 +5,7 @@ pub mod accuracy;
 pub mod alerts;
 pub mod chats;
 pub mod feedback;
+pub mod notes;
 pub mod similar;
 pub mod triages;
 
@@ -111,6 +112,18 @@ const MIGRATIONS: &[&str] = &[
         created_at    TEXT NOT NULL
     );
     CREATE INDEX chat_alert ON chat_messages(alert_id, id);
+    "#,
+    // 2: analyst notes on an alert, independent of any verdict judgement.
+    r#"
+    CREATE TABLE notes (
+        id          INTEGER PRIMARY KEY,
+        alert_id    INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        triage_id   TEXT REFERENCES triages(id) ON DELETE SET NULL,
+        text        TEXT NOT NULL,
+        analyst     TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX notes_alert ON notes(alert_id, id);
     "#,
 ];
 

@@ -188,4 +188,31 @@ impl Store {
             |r| r.get(0),
         )?)
     }
+
+    /// The latest triage of an alert that produced a verdict.
+    pub fn latest_complete_triage_for(
+        &self,
+        alert_row: i64,
+    ) -> Result<Option<TriageRecord>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "{SELECT} WHERE t.alert_id = ?1 AND t.status = 'complete' ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1"
+                ),
+                [alert_row],
+                record,
+            )
+            .optional()?)
+    }
+
+    /// Closes the runs of an alert that were still `running` (a stream the analyst cancelled,
+    /// or one cut off when the console quit), so none is left dangling. Returns how many.
+    pub fn cancel_running(&mut self, alert_key: &str, why: &str) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE triages SET status = 'cancelled', error = ?2, finished_at = ?3
+             WHERE status = 'running' AND alert_id = (SELECT id FROM alerts WHERE alert_key = ?1)",
+            params![alert_key, why, now()],
+        )?)
+    }
 }

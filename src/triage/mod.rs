@@ -1,5 +1,6 @@
 //! Triage: from an alert and its retrieved context to a validated, recorded verdict.
 
+pub mod chat;
 pub mod engine;
 pub mod injection;
 pub mod model;

@@ -35,6 +35,20 @@ impl ModelSettings {
 const REPAIR: &str = "Your verdict JSON could not be used: {error}. Reply with only the corrected JSON object in a \
                       ```json fence, with every field the instructions list.";
 
+/// What a caller sees of a model triage while it runs: the retrieved techniques as soon as
+/// retrieval is done, then the reasoning text as it streams. A closure taking `&str` is an
+/// observer that only wants the text.
+pub trait TriageObserver: Send {
+    fn retrieved(&mut self, _hits: &[crate::search::Hit]) {}
+    fn text(&mut self, text: &str);
+}
+
+impl<F: FnMut(&str) + Send> TriageObserver for F {
+    fn text(&mut self, text: &str) {
+        self(text)
+    }
+}
+
 struct Streamed {
     text: String,
     usage: Usage,
@@ -46,7 +60,7 @@ async fn stream_once(
     provider: &dyn Provider,
     req: ChatRequest,
     started: Instant,
-    on_text: &mut (dyn FnMut(&str) + Send),
+    on_text: &mut dyn TriageObserver,
 ) -> Streamed {
     let mut rx = provider.stream(req);
     let mut s = Streamed {
@@ -61,7 +75,7 @@ async fn stream_once(
                 if s.ttft_ms.is_none() {
                     s.ttft_ms = Some(started.elapsed().as_millis() as u64);
                 }
-                on_text(&t);
+                on_text.text(&t);
                 s.text.push_str(&t);
             }
             StreamEvent::Usage(u) => {
@@ -84,7 +98,8 @@ fn parse(text: &str, kb: &KnowledgeBase, context: &[String]) -> Result<Verdict, 
     validate(json, &kb.catalog, context)
 }
 
-/// Triages one alert with `provider`. `on_text` receives reasoning as it streams.
+/// Triages one alert with `provider`. `on_text` receives the retrieved techniques, then the
+/// reasoning as it streams.
 pub async fn triage_with_model(
     provider: &dyn Provider,
     settings: &ModelSettings,
@@ -92,10 +107,11 @@ pub async fn triage_with_model(
     store: &mut Store,
     loaded: &LoadedAlert,
     params: &TriageParams,
-    on_text: &mut (dyn FnMut(&str) + Send),
+    on_text: &mut dyn TriageObserver,
 ) -> Result<TriageOutcome, EngineError> {
     let started = Instant::now();
     let prepared = prepare(kb, store, loaded, params)?;
+    on_text.retrieved(&prepared.hits);
     let triage_id = new_id();
     store.start_triage(
         &triage_id,
@@ -129,6 +145,7 @@ pub async fn triage_with_model(
 
     let mut provenance = Provenance {
         ttft_ms,
+        prompt: Some(p.user.clone()),
         ..prepared.provenance(
             provider.engine(),
             Some(provider.model()),
@@ -181,7 +198,7 @@ pub async fn triage_with_model(
                 role: Role::User,
                 content: REPAIR.replace("{error}", &first_error.to_string()),
             });
-            on_text("\n\n[verdict malformed; asking the model to repair it]\n");
+            on_text.text("\n\n[verdict malformed; asking the model to repair it]\n");
             let second = stream_once(provider, request(&messages), started, on_text).await;
             usage.input_tokens += second.usage.input_tokens;
             usage.output_tokens += second.usage.output_tokens;

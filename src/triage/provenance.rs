@@ -10,6 +10,8 @@ pub struct RetrievedTechnique {
     pub name: String,
     pub score: f32,
     pub why: Vec<String>,
+    #[serde(default)]
+    pub tactics: Vec<String>,
 }
 
 impl From<&Hit> for RetrievedTechnique {
@@ -19,6 +21,7 @@ impl From<&Hit> for RetrievedTechnique {
             name: h.name.clone(),
             score: h.score,
             why: h.why.iter().map(ToString::to_string).collect(),
+            tactics: h.tactics.clone(),
         }
     }
 }
@@ -39,6 +42,10 @@ pub struct Provenance {
     pub latency_ms: u64,
     pub ttft_ms: Option<u64>,
     pub tool_version: String,
+    /// The user message sent to the model (the system prompt is the embedded one the hash
+    /// covers), kept so the analyst can see exactly what left the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 pub fn sha256_hex(parts: &[&str]) -> String {

@@ -1,0 +1,39 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use soc_copilot::llm::select::EngineChoice;
+use soc_copilot::tui::{ExitAfter, Options};
+
+use super::Context;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Alert files, directories, NDJSON, or `-` for stdin (default: the sample queue in data/queue).
+    #[arg(value_name = "PATH|-")]
+    pub inputs: Vec<PathBuf>,
+    /// Default: [llm] engine in config (`auto`) [env: SOC_COPILOT_ENGINE].
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineChoice>,
+    /// Leave after the first frame or once the queue is drawn, printing timings (benchmarks).
+    #[arg(long, value_enum, hide = true)]
+    pub exit_after: Option<ExitAfter>,
+}
+
+pub fn run(ctx: Context, args: Args, started: Instant) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the console needs a terminal; for pipelines use `soc-copilot triage`, `search` or `serve`"
+        );
+    }
+    soc_copilot::tui::run(Options {
+        inputs: args.inputs,
+        config: ctx.config,
+        data_dir: ctx.data_dir,
+        engine: args.engine,
+        exit_after: args.exit_after,
+        started,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+//! Which engine triages: the configured or requested choice turned into a provider, with the
+//! generation settings and prices that go with it. Shared by the CLI, the console and the API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::triage::model::ModelSettings;
+
+use super::Provider;
+use super::anthropic::Anthropic;
+use super::client::DriveOptions;
+use super::openai::OpenAi;
+use super::retry::RetryPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// Anthropic when an API key is configured, otherwise offline.
+    Auto,
+    /// Deterministic rules + ATT&CK retrieval; no network, no key.
+    Offline,
+    /// Claude through the Anthropic Messages API (ANTHROPIC_API_KEY).
+    Anthropic,
+    /// Any OpenAI-compatible server (Ollama, llama.cpp, vLLM) at [llm.openai] base_url.
+    Openai,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("[llm] engine = {0:?} is not one of auto, offline, anthropic, openai")]
+    UnknownEngine(String),
+    #[error(
+        "the anthropic engine needs an API key: set ANTHROPIC_API_KEY (or choose the offline engine)"
+    )]
+    NoKey,
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A model provider and how to call it.
+#[derive(Clone)]
+pub struct Engine {
+    pub provider: Arc<dyn Provider>,
+    pub settings: ModelSettings,
+}
+
+impl Engine {
+    /// `anthropic · claude-sonnet-4-5`
+    pub fn label(&self) -> String {
+        format!("{} · {}", self.provider.engine(), self.provider.model())
+    }
+}
+
+fn configured_choice(config: &Config) -> Result<EngineChoice, SelectError> {
+    Ok(match config.llm.engine.as_str() {
+        "offline" => EngineChoice::Offline,
+        "anthropic" => EngineChoice::Anthropic,
+        "openai" => EngineChoice::Openai,
+        "auto" => EngineChoice::Auto,
+        other => return Err(SelectError::UnknownEngine(other.into())),
+    })
+}
+
+/// The engine `choice` (or, with none, `[llm] engine`) names; `None` means offline.
+pub fn select(
+    config: &Config,
+    choice: Option<EngineChoice>,
+) -> Result<Option<Engine>, SelectError> {
+    let llm = &config.llm;
+    let choice = match choice {
+        Some(c) => c,
+        None => configured_choice(config)?,
+    };
+    let opts = DriveOptions {
+        retry: RetryPolicy {
+            max_retries: llm.max_retries,
+            ..RetryPolicy::default()
+        },
+        idle_timeout: Duration::from_secs(llm.idle_timeout_secs.max(1)),
+    };
+    let http = || {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+    };
+    let key = llm
+        .anthropic
+        .api_key
+        .as_ref()
+        .map(|k| k.0.clone())
+        .filter(|k| !k.is_empty());
+    let provider: Arc<dyn Provider> = match (choice, key) {
+        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => return Ok(None),
+        (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => Arc::new(Anthropic::new(
+            &llm.anthropic.base_url,
+            &key,
+            &llm.anthropic.model,
+            http()?,
+            opts,
+        )),
+        (EngineChoice::Anthropic, None) => return Err(SelectError::NoKey),
+        (EngineChoice::Openai, _) => {
+            let key = llm
+                .openai
+                .api_key
+                .as_ref()
+                .map(|k| k.0.as_str())
+                .filter(|k| !k.is_empty());
+            Arc::new(OpenAi::new(
+                &llm.openai.base_url,
+                key,
+                &llm.openai.model,
+                http()?,
+                opts,
+            ))
+        }
+    };
+    let price = llm.price(provider.model());
+    Ok(Some(Engine {
+        settings: ModelSettings {
+            max_tokens: llm.max_tokens,
+            temperature: llm.temperature,
+            input_per_mtok: price.input,
+            output_per_mtok: price.output,
+        },
+        provider,
+    }))
+}

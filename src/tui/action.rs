@@ -1,0 +1,147 @@
+//! Every way the console's state can change: what the analyst asks for (decoded from keys by
+//! the keymap) and what workers report back. Worker results carry the `RunId` of the run
+//! that produced them, so `update` can drop results of runs that were cancelled or replaced.
+
+use std::path::PathBuf;
+
+use crate::store::accuracy::Accuracy;
+use crate::store::feedback::DownReason;
+use crate::triage::{Level, TriageOutcome};
+
+use super::state::{LoadedItem, PreviewDoc, TechniqueDetail, TechniqueRow};
+
+/// One triage or chat run; numbers only grow, so a newer run is never confused with an older.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub u64);
+
+/// Position of an alert in the queue. The queue only grows, so positions are stable.
+pub type ItemId = usize;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    // Moving around.
+    Up,
+    Down,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    FocusNext,
+    FocusPrev,
+    FocusChat,
+    NextTab,
+    PrevTab,
+    // Triage.
+    Triage,
+    TriageAllNew,
+    Retriage,
+    /// Esc in the panes: cancel the selected alert's stream (or clear the filter).
+    Cancel,
+    // Judgement, written to the store at once.
+    ThumbsUp,
+    ThumbsDown,
+    PickReason(DownReason),
+    SetVerdict,
+    PickVerdict(Level),
+    AddNote,
+    // Screens and popups.
+    Help,
+    Stats,
+    TechniqueDetail,
+    Preview,
+    Export,
+    Filter,
+    /// Esc in a popup or an input: close it, keep everything else.
+    Back,
+    Quit,
+    ConfirmQuit,
+    // Text typed into the filter or a note.
+    InputChar(char),
+    InputBackspace,
+    InputSubmit,
+    /// Enter in the chat box; the console turns it into `ChatSubmit` with the text.
+    ChatSend,
+    ChatSubmit(String),
+    /// The terminal changed size; layout follows on the next frame.
+    Resize,
+
+    // Worker results.
+    KbProgress(String),
+    KbReady {
+        description: String,
+    },
+    KbFailed(String),
+    QueueLoaded {
+        items: Vec<LoadedItem>,
+        errors: Vec<String>,
+    },
+    /// Alerts pushed in while the console runs (webhook intake).
+    AlertsArrived {
+        items: Vec<LoadedItem>,
+        source: String,
+    },
+    TriageStarted {
+        item: ItemId,
+        run: RunId,
+    },
+    Retrieved {
+        item: ItemId,
+        run: RunId,
+        techniques: Vec<TechniqueRow>,
+    },
+    ReasoningDelta {
+        item: ItemId,
+        run: RunId,
+        text: String,
+    },
+    TriageDone {
+        item: ItemId,
+        run: RunId,
+        outcome: Box<TriageOutcome>,
+    },
+    TriageFailed {
+        item: ItemId,
+        run: RunId,
+        error: String,
+    },
+    ChatRetrieved {
+        item: ItemId,
+        run: RunId,
+        techniques: Vec<TechniqueRow>,
+    },
+    ChatDelta {
+        item: ItemId,
+        run: RunId,
+        text: String,
+    },
+    ChatDone {
+        item: ItemId,
+        run: RunId,
+    },
+    ChatFailed {
+        item: ItemId,
+        run: RunId,
+        error: String,
+    },
+    Saved {
+        item: ItemId,
+        what: String,
+    },
+    SaveFailed {
+        item: ItemId,
+        what: String,
+        error: String,
+    },
+    StatsLoaded(Box<Accuracy>),
+    StatsFailed(String),
+    DetailLoaded(Box<TechniqueDetail>),
+    PreviewLoaded {
+        item: ItemId,
+        preview: Box<PreviewDoc>,
+    },
+    Exported {
+        item: ItemId,
+        path: PathBuf,
+    },
+    Notice(String),
+}

@@ -1,0 +1,70 @@
+//! The side effects `update` asks for. Workers perform them and report back as Actions;
+//! `update` itself never does I/O, so the console can be driven without a terminal.
+
+use std::sync::Arc;
+
+use crate::alert::load::LoadedAlert;
+use crate::llm::Role;
+use crate::store::feedback::NewFeedback;
+use crate::triage::Verdict;
+
+use super::action::{ItemId, RunId};
+
+#[derive(Debug)]
+pub enum Effect {
+    Triage {
+        item: ItemId,
+        run: RunId,
+        alert: Arc<LoadedAlert>,
+    },
+    /// Stop a run; `alert_key` names the alert whose open store rows get closed.
+    Cancel {
+        run: RunId,
+        alert_key: String,
+    },
+    Chat {
+        item: ItemId,
+        run: RunId,
+        alert: Arc<LoadedAlert>,
+        verdict: Option<Box<Verdict>>,
+        history: Vec<(Role, String)>,
+        question: String,
+    },
+    SaveFeedback {
+        item: ItemId,
+        feedback: NewFeedback,
+        what: String,
+    },
+    SaveNote {
+        item: ItemId,
+        alert: Arc<LoadedAlert>,
+        triage_id: Option<String>,
+        text: String,
+    },
+    LoadStats,
+    LoadDetail {
+        id: String,
+    },
+    Preview {
+        item: ItemId,
+        alert: Arc<LoadedAlert>,
+        /// The prompt a model triage of this alert already sent, if any.
+        sent: Option<SentPrompt>,
+    },
+    Export {
+        item: ItemId,
+        name: String,
+        markdown: String,
+    },
+    /// Leave: cancel every run (closing their store rows) and stop.
+    Quit {
+        running: Vec<(RunId, String)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentPrompt {
+    pub user: String,
+    pub hash: String,
+    pub engine: String,
+}

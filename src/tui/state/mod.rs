@@ -1,0 +1,571 @@
+//! The console's model: pure data and `update`, no I/O and no terminal types. Every change
+//! goes through `State::update(Action) -> Vec<Effect>`, so the whole console can be driven and
+//! checked without a terminal or a runtime.
+
+mod docs;
+mod feedback;
+mod item;
+pub mod markdown;
+mod queue;
+mod runs;
+
+use std::collections::BTreeMap;
+
+pub use docs::{PreviewDoc, TechniqueDetail};
+pub use item::{
+    ChatEntry, ChatRole, History, Item, ItemStatus, Judgement, LoadedItem, StreamText, TechniqueRow,
+};
+
+use crate::store::accuracy::Accuracy;
+
+use super::action::{Action, ItemId, RunId};
+use super::effect::Effect;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Queue,
+    Reasoning,
+    Evidence,
+    Chat,
+}
+
+impl Focus {
+    const ORDER: [Focus; 4] = [Focus::Queue, Focus::Reasoning, Focus::Evidence, Focus::Chat];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Stats,
+    Detail,
+    Preview,
+    ConfirmQuit,
+    PickReason,
+    PickVerdict,
+    Note,
+}
+
+/// Which keys mean what right now; the keymap is looked up per mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    Normal,
+    Chat,
+    Popup,
+    Text,
+    PickReason,
+    PickVerdict,
+    Confirm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Techniques,
+    Alert,
+    Evidence,
+    Actions,
+    Queries,
+    FalsePositives,
+    Escalation,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 7] = [
+        Tab::Techniques,
+        Tab::Alert,
+        Tab::Evidence,
+        Tab::Actions,
+        Tab::Queries,
+        Tab::FalsePositives,
+        Tab::Escalation,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Techniques => "Techniques",
+            Tab::Alert => "Alert",
+            Tab::Evidence => "Evidence",
+            Tab::Actions => "Actions",
+            Tab::Queries => "Queries",
+            Tab::FalsePositives => "FP",
+            Tab::Escalation => "Escalation",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KbState {
+    Loading(String),
+    Ready(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Triage,
+    Chat,
+}
+
+/// Progress of `a` (triage every new alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Batch {
+    pub total: usize,
+    pub done: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub items: Vec<Item>,
+    /// Queue positions that pass the filter, in queue order.
+    pub visible: Vec<ItemId>,
+    /// Index into `visible`.
+    pub selected: usize,
+    pub filter: String,
+    pub filter_editing: bool,
+    pub focus: Focus,
+    pub overlay: Overlay,
+    pub tab: Tab,
+    pub tech_selected: usize,
+    /// `None` follows the end of the text as it streams.
+    pub reasoning_scroll: Option<u16>,
+    pub evidence_scroll: u16,
+    pub chat_scroll: Option<u16>,
+    pub overlay_scroll: u16,
+    /// `offline` or `anthropic · claude-…`.
+    pub engine: String,
+    pub kb: KbState,
+    pub loading: bool,
+    pub load_errors: Vec<String>,
+    pub notice: Option<Notice>,
+    pub next_run: u64,
+    pub runs: BTreeMap<RunId, (ItemId, RunKind)>,
+    pub batch: Option<Batch>,
+    /// Per alert judged this session: whether the verdict was right.
+    pub session: BTreeMap<ItemId, bool>,
+    pub analyst: String,
+    pub stats: Option<Box<Accuracy>>,
+    pub stats_error: Option<String>,
+    pub detail: Option<Box<TechniqueDetail>>,
+    pub preview: Option<Box<PreviewDoc>>,
+    pub note_input: String,
+    pub quit: bool,
+    /// Something visible changed since the last frame.
+    pub dirty: bool,
+}
+
+impl State {
+    pub fn new(engine: &str, analyst: &str) -> State {
+        State {
+            items: Vec::new(),
+            visible: Vec::new(),
+            selected: 0,
+            filter: String::new(),
+            filter_editing: false,
+            focus: Focus::Queue,
+            overlay: Overlay::None,
+            tab: Tab::Techniques,
+            tech_selected: 0,
+            reasoning_scroll: None,
+            evidence_scroll: 0,
+            chat_scroll: None,
+            overlay_scroll: 0,
+            engine: engine.to_string(),
+            kb: KbState::Loading("opening the knowledge base".into()),
+            loading: true,
+            load_errors: Vec::new(),
+            notice: None,
+            next_run: 1,
+            runs: BTreeMap::new(),
+            batch: None,
+            session: BTreeMap::new(),
+            analyst: analyst.to_string(),
+            stats: None,
+            stats_error: None,
+            detail: None,
+            preview: None,
+            note_input: String::new(),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.overlay {
+            Overlay::PickReason => Mode::PickReason,
+            Overlay::PickVerdict => Mode::PickVerdict,
+            Overlay::ConfirmQuit => Mode::Confirm,
+            Overlay::Note => Mode::Text,
+            Overlay::Help | Overlay::Stats | Overlay::Detail | Overlay::Preview => Mode::Popup,
+            Overlay::None if self.filter_editing => Mode::Text,
+            Overlay::None if self.focus == Focus::Chat => Mode::Chat,
+            Overlay::None => Mode::Normal,
+        }
+    }
+
+    pub fn selected_id(&self) -> Option<ItemId> {
+        self.visible.get(self.selected).copied()
+    }
+
+    pub fn selected_item(&self) -> Option<&Item> {
+        self.selected_id().and_then(|i| self.items.get(i))
+    }
+
+    pub fn running(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Session accuracy: `(right, judged)`.
+    pub fn session_accuracy(&self) -> (usize, usize) {
+        (
+            self.session.values().filter(|c| **c).count(),
+            self.session.len(),
+        )
+    }
+
+    fn notice(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    /// Applies one action and returns the side effects it needs.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        // Tokens for an alert that is not on screen change nothing visible but its row,
+        // which already says "triaging": no redraw for them.
+        let quiet = match &action {
+            Action::ReasoningDelta { item, .. } | Action::ChatDelta { item, .. } => {
+                self.selected_id() != Some(*item)
+            }
+            _ => false,
+        };
+        if !quiet {
+            self.dirty = true;
+        }
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-10),
+            Action::PageDown => self.move_by(10),
+            Action::Top => self.move_to_end(false),
+            Action::Bottom => self.move_to_end(true),
+            Action::FocusNext | Action::FocusPrev => {
+                let i = Focus::ORDER
+                    .iter()
+                    .position(|f| *f == self.focus)
+                    .unwrap_or(0);
+                let n = Focus::ORDER.len();
+                let step = if matches!(action, Action::FocusNext) {
+                    1
+                } else {
+                    n - 1
+                };
+                self.focus = Focus::ORDER[(i + step) % n];
+                Vec::new()
+            }
+            Action::FocusChat => {
+                self.focus = Focus::Chat;
+                Vec::new()
+            }
+            Action::NextTab | Action::PrevTab => {
+                let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
+                let n = Tab::ALL.len();
+                let step = if matches!(action, Action::NextTab) {
+                    1
+                } else {
+                    n - 1
+                };
+                self.tab = Tab::ALL[(i + step) % n];
+                self.evidence_scroll = 0;
+                Vec::new()
+            }
+            Action::Triage => self.triage_selected(false),
+            Action::Retriage => self.triage_selected(true),
+            Action::TriageAllNew => self.triage_all_new(),
+            Action::Cancel => self.cancel_selected(),
+            Action::ThumbsUp => self.thumbs_up(),
+            Action::ThumbsDown => self.open_judgement(Overlay::PickReason),
+            Action::PickReason(r) => self.thumbs_down(r),
+            Action::SetVerdict => self.open_judgement(Overlay::PickVerdict),
+            Action::PickVerdict(l) => self.analyst_verdict(l),
+            Action::AddNote => self.open_note(),
+            Action::Help => self.toggle_overlay(Overlay::Help, Vec::new()),
+            Action::Stats => self.toggle_overlay(Overlay::Stats, vec![Effect::LoadStats]),
+            Action::TechniqueDetail => self.open_detail(),
+            Action::Preview => self.open_preview(),
+            Action::Export => self.export(),
+            Action::Filter => {
+                self.filter_editing = true;
+                Vec::new()
+            }
+            Action::Back => self.back(),
+            Action::Quit => self.quit(false),
+            Action::ConfirmQuit => self.quit(true),
+            Action::InputChar(c) => self.input(Some(c)),
+            Action::InputBackspace => self.input(None),
+            Action::InputSubmit => self.submit_input(),
+            Action::ChatSend => Vec::new(),
+            Action::ChatSubmit(text) => self.ask(text),
+            Action::Resize => Vec::new(),
+            Action::KbProgress(s) => {
+                self.kb = KbState::Loading(s);
+                Vec::new()
+            }
+            Action::KbReady { description } => {
+                self.kb = KbState::Ready(description);
+                Vec::new()
+            }
+            Action::KbFailed(e) => {
+                self.error(format!("knowledge base unavailable: {e}"));
+                self.kb = KbState::Failed(e);
+                Vec::new()
+            }
+            Action::QueueLoaded { items, errors } => {
+                let n = items.len();
+                self.add_items(items);
+                self.loading = false;
+                if errors.is_empty() {
+                    self.notice(format!("{n} alerts loaded"));
+                } else {
+                    self.error(format!(
+                        "{n} alerts loaded; {} inputs skipped — first: {}",
+                        errors.len(),
+                        errors[0]
+                    ));
+                }
+                self.load_errors = errors;
+                Vec::new()
+            }
+            Action::AlertsArrived { items, source } => {
+                let n = items.len();
+                self.add_items(items);
+                self.notice(format!("{n} new alert(s) from {source}"));
+                Vec::new()
+            }
+            Action::TriageStarted { item, run } => {
+                if let Some(it) = self.current(item, run, RunKind::Triage) {
+                    it.status = ItemStatus::Triaging;
+                }
+                Vec::new()
+            }
+            Action::Retrieved {
+                item,
+                run,
+                techniques,
+            } => {
+                if let Some(it) = self.current(item, run, RunKind::Triage) {
+                    it.techniques = techniques;
+                }
+                Vec::new()
+            }
+            Action::ReasoningDelta { item, run, text } => {
+                if let Some(it) = self.current(item, run, RunKind::Triage) {
+                    it.reasoning.push(&text);
+                }
+                Vec::new()
+            }
+            Action::TriageDone { item, run, outcome } => self.triage_done(item, run, *outcome),
+            Action::TriageFailed { item, run, error } => self.triage_failed(item, run, error),
+            Action::ChatRetrieved {
+                item,
+                run,
+                techniques,
+            } => {
+                if let Some(it) = self.current(item, run, RunKind::Chat) {
+                    it.merge_chat_techniques(techniques);
+                }
+                Vec::new()
+            }
+            Action::ChatDelta { item, run, text } => {
+                if let Some(it) = self.current(item, run, RunKind::Chat)
+                    && let Some(last) = it.chat.last_mut()
+                {
+                    last.text.push(&text);
+                }
+                Vec::new()
+            }
+            Action::ChatDone { item, run } => self.chat_done(item, run, None),
+            Action::ChatFailed { item, run, error } => self.chat_done(item, run, Some(error)),
+            Action::Saved { item, what } => {
+                let title = self.title_of(item);
+                self.notice(format!("{what} recorded for “{title}”"));
+                Vec::new()
+            }
+            Action::SaveFailed { item, what, error } => {
+                let title = self.title_of(item);
+                self.error(format!("could not record {what} for “{title}”: {error}"));
+                Vec::new()
+            }
+            Action::StatsLoaded(a) => {
+                self.stats = Some(a);
+                self.stats_error = None;
+                Vec::new()
+            }
+            Action::StatsFailed(e) => {
+                self.stats_error = Some(e);
+                Vec::new()
+            }
+            Action::DetailLoaded(d) => {
+                self.detail = Some(d);
+                Vec::new()
+            }
+            Action::PreviewLoaded { item, preview } => {
+                if self.selected_id() == Some(item) {
+                    self.preview = Some(preview);
+                }
+                Vec::new()
+            }
+            Action::Exported { item, path } => {
+                let title = self.title_of(item);
+                self.notice(format!("exported “{title}” to {}", path.display()));
+                Vec::new()
+            }
+            Action::Notice(n) => {
+                self.notice(n);
+                Vec::new()
+            }
+        }
+    }
+
+    fn title_of(&self, item: ItemId) -> String {
+        self.items
+            .get(item)
+            .map(|i| crate::attack::markup::truncate_words(&i.alert.alert.title, 60))
+            .unwrap_or_default()
+    }
+
+    fn toggle_overlay(&mut self, o: Overlay, effects: Vec<Effect>) -> Vec<Effect> {
+        if self.overlay == o {
+            self.overlay = Overlay::None;
+            return Vec::new();
+        }
+        self.overlay = o;
+        self.overlay_scroll = 0;
+        effects
+    }
+
+    fn open_detail(&mut self) -> Vec<Effect> {
+        let Some(id) = self
+            .selected_item()
+            .and_then(|i| i.techniques.get(self.tech_selected))
+            .map(|t| t.id.clone())
+        else {
+            self.notice("no technique to show: triage the alert first (Enter)");
+            return Vec::new();
+        };
+        self.detail = None;
+        self.overlay = Overlay::Detail;
+        self.overlay_scroll = 0;
+        vec![Effect::LoadDetail { id }]
+    }
+
+    fn open_preview(&mut self) -> Vec<Effect> {
+        let Some(id) = self.selected_id() else {
+            return Vec::new();
+        };
+        let item = &self.items[id];
+        let sent = item.provenance.as_ref().and_then(|p| {
+            p.prompt.as_ref().map(|u| super::effect::SentPrompt {
+                user: u.clone(),
+                hash: p.prompt_hash.clone(),
+                engine: format!("{} · {}", p.engine, p.model.as_deref().unwrap_or("")),
+            })
+        });
+        let alert = item.alert.clone();
+        self.preview = None;
+        self.overlay = Overlay::Preview;
+        self.overlay_scroll = 0;
+        vec![Effect::Preview {
+            item: id,
+            alert,
+            sent,
+        }]
+    }
+
+    fn export(&mut self) -> Vec<Effect> {
+        let Some(id) = self.selected_id() else {
+            return Vec::new();
+        };
+        let item = &self.items[id];
+        let markdown = super::export::markdown(item);
+        let name = item.alert.alert.id.clone();
+        vec![Effect::Export {
+            item: id,
+            name,
+            markdown,
+        }]
+    }
+
+    fn back(&mut self) -> Vec<Effect> {
+        match self.overlay {
+            Overlay::None if self.filter_editing => {
+                self.filter_editing = false;
+                self.filter.clear();
+                self.refilter();
+            }
+            Overlay::None => self.focus = Focus::Queue,
+            _ => {
+                self.overlay = Overlay::None;
+                self.note_input.clear();
+            }
+        }
+        Vec::new()
+    }
+
+    fn quit(&mut self, confirmed: bool) -> Vec<Effect> {
+        if !self.runs.is_empty() && !confirmed {
+            self.overlay = Overlay::ConfirmQuit;
+            return Vec::new();
+        }
+        self.quit = true;
+        let running = self
+            .runs
+            .iter()
+            .map(|(run, (item, _))| (*run, self.items[*item].alert.alert.id.clone()))
+            .collect();
+        vec![Effect::Quit { running }]
+    }
+
+    fn input(&mut self, c: Option<char>) -> Vec<Effect> {
+        let target = if self.overlay == Overlay::Note {
+            &mut self.note_input
+        } else {
+            &mut self.filter
+        };
+        match c {
+            Some(c) if !c.is_control() => target.push(c),
+            Some(_) => {}
+            None => {
+                target.pop();
+            }
+        }
+        if self.overlay != Overlay::Note {
+            self.refilter();
+        }
+        Vec::new()
+    }
+
+    fn submit_input(&mut self) -> Vec<Effect> {
+        if self.overlay == Overlay::Note {
+            return self.save_note();
+        }
+        self.filter_editing = false;
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! Techniques & evidence: matched techniques with why they matched, then tabs for the alert
+//! itself, evidence, actions, queries, false-positive indicators and the escalation draft.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs, Wrap};
+
+use super::super::state::{Item, Tab};
+use super::{View, block, title_span};
+
+fn techniques<'a>(it: &'a Item, v: &View<'_>, focused: bool) -> (Vec<Line<'a>>, usize) {
+    let t = &v.theme;
+    let mut lines = Vec::new();
+    let mut selected_line = 0;
+    if it.techniques.is_empty() {
+        lines.push(Line::styled(
+            "No techniques yet: Enter triages the alert.",
+            t.dim(),
+        ));
+    }
+    for (i, r) in it.techniques.iter().enumerate() {
+        let sel = i == v.state.tech_selected;
+        if sel {
+            selected_line = lines.len();
+        }
+        let mark = if r.matched {
+            Span::styled("✓ ", t.good())
+        } else if r.from_chat {
+            Span::styled("+ ", t.accent())
+        } else {
+            Span::raw("  ")
+        };
+        let mut head = Line::from(vec![
+            mark,
+            Span::styled(r.id.as_str(), t.accent()),
+            Span::raw(" "),
+            Span::styled(r.name.as_str(), t.bold()),
+            Span::styled(format!(" {:.2}", r.score), t.dim()),
+            Span::styled(
+                if r.tactics.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", r.tactics.join(", "))
+                },
+                t.dim(),
+            ),
+        ]);
+        if sel && focused {
+            head = head.style(t.selected());
+        }
+        lines.push(head);
+        if !r.why.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled("    why: ", t.dim()),
+                // The words quoted in `why` are the alert's own.
+                Span::styled(
+                    r.why.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+                    t.untrusted(),
+                ),
+            ]));
+        }
+    }
+    (lines, selected_line)
+}
+
+fn alert<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
+    let t = &v.theme;
+    let a = &it.alert.alert;
+    let field = |k: &'a str, val: &'a str| {
+        Line::from(vec![
+            Span::styled(format!("{k}: "), t.dim()),
+            Span::styled(val, t.untrusted()),
+        ])
+    };
+    let mut lines = vec![Line::styled(
+        "italic = from the alert (attacker-controllable)",
+        t.dim(),
+    )];
+    lines.push(field("title", &a.title));
+    if !a.description.is_empty() {
+        lines.push(field("description", &a.description));
+    }
+    lines.push(Line::styled(
+        format!(
+            "format {} · source {} · severity {} · origin {}",
+            a.format,
+            a.source,
+            a.severity.map_or("unknown", |s| s.as_str()),
+            it.alert.origin
+        ),
+        t.dim(),
+    ));
+    if let Some(h) = &a.host {
+        lines.push(field("host", h));
+    }
+    if let Some(u) = &a.user {
+        lines.push(field("user", u));
+    }
+    if let Some(ts) = &a.timestamp {
+        lines.push(field("time", ts));
+    }
+    if !a.iocs.is_empty() {
+        lines.push(Line::styled("Indicators", t.heading()));
+        for (kind, values) in a.iocs.lists() {
+            if !values.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {kind}: "), t.dim()),
+                    Span::styled(values.join(", "), t.untrusted()),
+                ]));
+            }
+        }
+    }
+    lines.push(Line::styled("Fields", t.heading()));
+    for fl in a.fields.iter().take(200) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {}: ", fl.path), t.dim()),
+            Span::styled(fl.value.as_str(), t.untrusted()),
+        ]));
+    }
+    lines
+}
+
+fn bullets<'a>(
+    rows: impl Iterator<Item = String>,
+    empty: &'static str,
+    v: &View<'_>,
+) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line> = rows
+        .map(|r| Line::from(vec![Span::styled("• ", v.theme.accent()), Span::raw(r)]))
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::styled(empty, v.theme.dim()));
+    }
+    lines
+}
+
+fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Line<'a>>, usize) {
+    let t = &v.theme;
+    if tab == Tab::Techniques {
+        return techniques(it, v, focused);
+    }
+    if tab == Tab::Alert {
+        return (alert(it, v), 0);
+    }
+    let Some(verdict) = &it.verdict else {
+        return (
+            vec![Line::styled(
+                "No verdict yet: Enter triages the alert.",
+                t.dim(),
+            )],
+            0,
+        );
+    };
+    let lines = match tab {
+        Tab::Evidence => {
+            let mut lines = Vec::new();
+            for e in &verdict.evidence {
+                lines.push(Line::from(vec![
+                    Span::styled("• ", t.accent()),
+                    Span::raw(e.claim.as_str()),
+                ]));
+                let reference = if e.source == "alert_field" {
+                    t.untrusted()
+                } else {
+                    t.dim()
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("    {}: ", e.source), t.dim()),
+                    Span::styled(e.reference.as_str(), reference),
+                ]));
+            }
+            if lines.is_empty() {
+                lines.push(Line::styled("The verdict cites no evidence.", t.dim()));
+            }
+            lines
+        }
+        Tab::Actions => bullets(
+            verdict.recommended_actions.iter().cloned(),
+            "No actions recommended.",
+            v,
+        ),
+        Tab::Queries => {
+            let mut lines = Vec::new();
+            for q in &verdict.investigation_queries {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{} ", q.language), t.heading()),
+                    Span::raw(q.purpose.as_str()),
+                ]));
+                for l in q.query.lines() {
+                    lines.push(Line::styled(format!("  {l}"), t.code()));
+                }
+            }
+            if lines.is_empty() {
+                lines.push(Line::styled("No queries.", t.dim()));
+            }
+            lines
+        }
+        Tab::FalsePositives => bullets(
+            verdict.false_positive_indicators.iter().cloned(),
+            "No false-positive indicators given.",
+            v,
+        ),
+        Tab::Escalation => {
+            let mut lines = vec![Line::styled(
+                if verdict.escalation.recommended {
+                    "Escalation recommended"
+                } else {
+                    "Escalation not recommended"
+                },
+                if verdict.escalation.recommended {
+                    t.bad()
+                } else {
+                    t.good()
+                },
+            )];
+            lines.extend(verdict.escalation.draft.lines().map(Line::raw));
+            lines
+        }
+        Tab::Techniques | Tab::Alert => Vec::new(),
+    };
+    (lines, 0)
+}
+
+pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
+    let s = v.state;
+    let b = block(
+        title_span(" Techniques & evidence ".into(), focused, &v.theme),
+        focused,
+        &v.theme,
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let [tabs_area, body] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let selected = Tab::ALL.iter().position(|t| *t == s.tab).unwrap_or(0);
+    f.render_widget(
+        Tabs::new(Tab::ALL.iter().map(|t| t.title()))
+            .select(selected)
+            .style(v.theme.dim())
+            .highlight_style(v.theme.heading())
+            .divider("|")
+            .padding("", ""),
+        tabs_area,
+    );
+    let Some(it) = s.selected_item() else {
+        return;
+    };
+    let (lines, selected_line) = tab_lines(it, s.tab, v, focused);
+    let h = body.height as usize;
+    let scroll = if s.tab == Tab::Techniques {
+        (selected_line + 2).saturating_sub(h)
+    } else {
+        s.evidence_scroll as usize
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll.min(u16::MAX as usize) as u16, 0)),
+        body,
+    );
+}

@@ -1,0 +1,62 @@
+//! Turning the state's text into terminal lines: laid-out Markdown for settled messages,
+//! plain lines for text still streaming, and the last line of defence against control
+//! characters reaching the terminal.
+
+use ratatui::buffer::Buffer;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::super::state::StreamText;
+use super::super::state::markdown::{LineKind, MdLine, SpanKind};
+use super::theme::Theme;
+
+pub fn markdown<'a>(lines: &'a [MdLine], theme: &Theme, base: Style) -> Vec<Line<'a>> {
+    lines
+        .iter()
+        .map(|l| {
+            let line_style = match l.kind {
+                LineKind::Heading(_) => theme.heading(),
+                LineKind::Code => theme.code(),
+                LineKind::Quote => theme.dim(),
+                _ => base,
+            };
+            if l.kind == LineKind::Rule {
+                return Line::styled("────────────", theme.dim());
+            }
+            let mut spans = Vec::with_capacity(l.spans.len() + 1);
+            if !l.prefix.is_empty() {
+                spans.push(Span::styled(l.prefix.as_str(), theme.accent()));
+            }
+            spans.extend(l.spans.iter().map(|s| {
+                let st = match s.kind {
+                    SpanKind::Plain => line_style,
+                    SpanKind::Bold => line_style.patch(theme.bold()),
+                    SpanKind::Italic => line_style.add_modifier(ratatui::style::Modifier::ITALIC),
+                    SpanKind::Code => theme.code(),
+                };
+                Span::styled(s.text.as_str(), st)
+            }));
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// Settled text as Markdown; growing text as plain lines (laid out once it settles, so the
+/// pane does not jump while tokens arrive).
+pub fn stream<'a>(t: &'a StreamText, theme: &Theme, base: Style) -> Vec<Line<'a>> {
+    match &t.settled {
+        Some(md) => markdown(md, theme, base),
+        None => t.text.split('\n').map(|l| Line::styled(l, base)).collect(),
+    }
+}
+
+/// Replaces any cell whose symbol holds a control character. Alert text is sanitised when
+/// it is loaded and model text when it arrives; this makes sure nothing drawn can ever be
+/// an escape sequence, whatever path it took.
+pub fn neutralise(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(|c| c.is_control()) {
+            cell.set_symbol("\u{fffd}");
+        }
+    }
+}
