@@ -6,6 +6,7 @@ mod support;
 mod alerts;
 mod cli;
 mod common;
+mod console;
 mod fixture_kb;
 mod llm;
 mod model_triage;

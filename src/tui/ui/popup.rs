@@ -57,7 +57,7 @@ fn help<'a>(v: &View<'_>) -> Vec<Line<'a>> {
                 .join(" ");
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<16}"), t.accent()),
-                Span::raw(format!("{:<44}", b.help)),
+                Span::raw(format!("{:<50} ", b.help)),
                 Span::styled(b.name, t.dim()),
             ]));
         }

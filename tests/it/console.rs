@@ -1,0 +1,684 @@
+//! The console without a terminal: `TestBackend` snapshots of every pane, popup and the
+//! stats screen at 80×24 and wide; hostile alert text drawn inert; and a headless flow
+//! through the action channel with the real workers, the store and the mock Anthropic server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use soc_copilot::alert::load_paths;
+use soc_copilot::config::Config;
+use soc_copilot::llm::anthropic::Anthropic;
+use soc_copilot::llm::client::DriveOptions;
+use soc_copilot::llm::select::Engine;
+use soc_copilot::store::Store;
+use soc_copilot::store::accuracy::{Accuracy, CalibrationBucket, Rate};
+use soc_copilot::store::feedback::Thumbs;
+use soc_copilot::triage::model::ModelSettings;
+use soc_copilot::triage::provenance::{Provenance, RetrievedTechnique};
+use soc_copilot::triage::verdict::{
+    ChainStep, Escalation, Evidence, InvestigationQuery, MatchedTechnique,
+};
+use soc_copilot::triage::{Level, TriageOutcome, TriageParams, Verdict};
+use soc_copilot::tui::keymap::Keymap;
+use soc_copilot::tui::state::{History, KbState, LoadedItem, PreviewDoc, State, TechniqueDetail};
+use soc_copilot::tui::ui::Theme;
+use soc_copilot::tui::workers::{Source, WorkerConfig, Workers};
+use soc_copilot::tui::{Action, Console, Effect};
+use tokio::sync::mpsc;
+
+use crate::common::{fixture_bundle, ingest_into, repo};
+use crate::support::llm::{LlmServer, Reply, anthropic_stream};
+
+fn queue() -> Vec<LoadedItem> {
+    load_paths(&[repo().join("data/queue")])
+        .alerts
+        .into_iter()
+        .map(|alert| LoadedItem {
+            alert,
+            history: History::default(),
+        })
+        .collect()
+}
+
+fn outcome() -> TriageOutcome {
+    let verdict = Verdict {
+        triage_id: "3f1c".into(),
+        verdict: Level::High,
+        confidence: 0.82,
+        matched_techniques: vec![MatchedTechnique {
+            id: "T1059.001".into(),
+            name: "PowerShell".into(),
+            rationale: "encoded command from Word".into(),
+            in_context: true,
+        }],
+        attack_chain: vec![ChainStep {
+            tactic: "Execution".into(),
+            technique: Some("T1059.001".into()),
+            description: "Word launched PowerShell".into(),
+        }],
+        reasoning: "## Assessment\n- Word spawned `powershell.exe -enc`\n- **hidden window**"
+            .into(),
+        recommended_actions: vec!["Isolate FIN-WS-042".into(), "Reset j.doe's password".into()],
+        false_positive_indicators: vec!["A signed admin macro".into()],
+        investigation_queries: vec![InvestigationQuery {
+            language: "SPL".into(),
+            query: "index=edr host=FIN-WS-042 parent=WINWORD.EXE".into(),
+            purpose: "process lineage".into(),
+        }],
+        evidence: vec![Evidence {
+            claim: "Parent process is WINWORD.EXE".into(),
+            source: "alert_field".into(),
+            reference: "raw_log.event.ParentImage".into(),
+        }],
+        escalation: Escalation {
+            recommended: true,
+            draft: "Likely macro dropper on FIN-WS-042.".into(),
+        },
+        injection_flags: vec![],
+        warnings: vec!["T1086 is revoked; mapped to T1059.001".into()],
+        engine: "anthropic".into(),
+    };
+    TriageOutcome {
+        triage_id: "3f1c".into(),
+        alert_row: 1,
+        verdict,
+        provenance: Provenance {
+            engine: "anthropic".into(),
+            model: Some("claude-sonnet-4-5".into()),
+            prompt_hash: "ab12cd34ef56".into(),
+            attack_version: "18.1".into(),
+            retrieval: vec![
+                RetrievedTechnique {
+                    id: "T1059.001".into(),
+                    name: "PowerShell".into(),
+                    score: 0.91,
+                    why: vec![
+                        "title: powershell".into(),
+                        "command line: enc hidden".into(),
+                    ],
+                    tactics: vec!["Execution".into()],
+                },
+                RetrievedTechnique {
+                    id: "T1204.002".into(),
+                    name: "Malicious File".into(),
+                    score: 0.62,
+                    why: vec!["description: docm".into()],
+                    tactics: vec!["Execution".into()],
+                },
+            ],
+            input_tokens: 2400,
+            output_tokens: 610,
+            cost_usd: 0.0164,
+            latency_ms: 5210,
+            ttft_ms: Some(640),
+            ..Provenance::default()
+        },
+    }
+}
+
+/// The sample queue with the first alert triaged, judged, and asked about.
+fn worked() -> Console {
+    let mut c = Console::new(
+        State::new("anthropic · claude-sonnet-4-5", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    c.dispatch(Action::KbReady {
+        description: "ATT&CK 18.1".into(),
+    });
+    c.dispatch(Action::QueueLoaded {
+        items: queue(),
+        errors: vec![],
+    });
+    let fx = c.dispatch(Action::Triage);
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!("no triage effect");
+    };
+    c.dispatch(Action::TriageDone {
+        item,
+        run,
+        outcome: Box::new(outcome()),
+    });
+    c.dispatch(Action::ThumbsUp);
+    let fx = c.dispatch(Action::ChatSubmit("Which groups use this?".into()));
+    let Some(Effect::Chat { item, run, .. }) = fx.into_iter().next() else {
+        panic!("no chat effect");
+    };
+    c.dispatch(Action::ChatDelta {
+        item,
+        run,
+        text: "**APT29** and FIN7 use `T1059.001`.".into(),
+    });
+    c.dispatch(Action::ChatDone { item, run });
+    c.dispatch(Action::Saved {
+        item: 0,
+        what: "thumbs up".into(),
+    });
+    c
+}
+
+fn screen(c: &Console, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| c.draw(f)).expect("draw");
+    t.backend().to_string()
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+#[test]
+fn snapshot_narrow_and_wide() {
+    let c = worked();
+    insta::assert_snapshot!("narrow_80x24", screen(&c, 80, 24));
+    insta::assert_snapshot!("wide_160x45", screen(&c, 160, 45));
+}
+
+#[test]
+fn snapshot_loading_and_empty() {
+    let c = Console::new(
+        State::new("offline", "t"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    insta::assert_snapshot!("loading_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn snapshot_every_evidence_tab() {
+    let mut c = worked();
+    let mut tabs = Vec::new();
+    for _ in 0..7 {
+        tabs.push(screen(&c, 160, 45));
+        c.dispatch(Action::NextTab);
+    }
+    insta::assert_snapshot!("tabs_wide", tabs.join("\n=====\n"));
+}
+
+#[test]
+fn snapshot_focus_and_streaming() {
+    let mut c = Console::new(
+        State::new("offline", "t"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    c.dispatch(Action::QueueLoaded {
+        items: queue(),
+        errors: vec![],
+    });
+    let fx = c.dispatch(Action::Triage);
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!();
+    };
+    c.dispatch(Action::ReasoningDelta {
+        item,
+        run,
+        text: "## Thinking\nWord spawned **Power".into(),
+    });
+    c.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    insta::assert_snapshot!("streaming_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn snapshot_popups() {
+    let mut c = worked();
+    let mut shots = Vec::new();
+    c.key(key('?'));
+    shots.push(("help", screen(&c, 120, 40)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('t'));
+    c.dispatch(Action::DetailLoaded(Box::new(TechniqueDetail {
+        id: "T1059.001".into(),
+        name: "PowerShell".into(),
+        tactics: vec!["Execution".into()],
+        platforms: vec!["Windows".into()],
+        description: "Adversaries may abuse PowerShell commands and scripts for execution.".into(),
+        detection: vec!["Process creation: powershell.exe with -enc from an Office parent".into()],
+        mitigations: vec![
+            "M1042 Disable or Remove Feature or Program: remove PowerShell where not needed".into(),
+        ],
+        groups: vec!["APT29".into(), "FIN7".into()],
+        url: "https://attack.mitre.org/techniques/T1059/001".into(),
+    })));
+    shots.push(("detail", screen(&c, 100, 30)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('p'));
+    c.dispatch(Action::PreviewLoaded {
+        item: 0,
+        preview: Box::new(PreviewDoc {
+            heading: "Would be sent to anthropic · claude-sonnet-4-5".into(),
+            system: "You are a senior SOC analyst.".into(),
+            user: "## ATT&CK context\n\n## The alert\n<<ALERT-00ff>>\ntitle: Encoded PowerShell\n<<END-ALERT-00ff>>\n\nTriage this alert.".into(),
+            delimiter: "ALERT-00ff".into(),
+            hash: "0123456789abcdef0123".into(),
+        }),
+    });
+    shots.push(("preview", screen(&c, 100, 30)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('-'));
+    shots.push(("thumbs_down", screen(&c, 80, 24)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('v'));
+    shots.push(("verdict", screen(&c, 80, 24)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('N'));
+    for ch in "called the user".chars() {
+        c.key(key(ch));
+    }
+    shots.push(("note", screen(&c, 80, 24)));
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('j'));
+    c.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    c.key(key('q'));
+    shots.push(("confirm_quit", screen(&c, 80, 24)));
+    for (name, s) in shots {
+        insta::assert_snapshot!(name, s);
+    }
+}
+
+#[test]
+fn snapshot_stats_screen() {
+    let mut c = worked();
+    c.key(key('s'));
+    let rate = |correct: u64, total: u64| Rate {
+        total,
+        correct,
+        accuracy: Some(correct as f64 / total as f64),
+    };
+    let mut a = Accuracy {
+        overall: rate(31, 40),
+        thumbs_up: 30,
+        thumbs_down: 10,
+        ..Accuracy::default()
+    };
+    for (v, r) in [
+        ("CRITICAL", rate(5, 6)),
+        ("HIGH", rate(10, 12)),
+        ("MEDIUM", rate(7, 10)),
+        ("LOW", rate(4, 6)),
+        ("BENIGN", rate(5, 6)),
+    ] {
+        a.per_verdict.insert(v.into(), r);
+    }
+    a.per_engine.insert("offline".into(), rate(20, 26));
+    a.per_engine.insert("anthropic".into(), rate(11, 14));
+    a.confusion
+        .entry("HIGH".into())
+        .or_default()
+        .insert("HIGH".into(), 10);
+    a.confusion
+        .entry("HIGH".into())
+        .or_default()
+        .insert("BENIGN".into(), 2);
+    a.confusion
+        .entry("MEDIUM".into())
+        .or_default()
+        .insert("LOW".into(), 3);
+    for (i, d) in [
+        "2026-11-18",
+        "2026-11-19",
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+    ]
+    .iter()
+    .enumerate()
+    {
+        a.by_day.insert((*d).into(), rate(5 + i as u64, 10));
+    }
+    a.calibration = (0..5)
+        .map(|i| CalibrationBucket {
+            from: i as f64 * 0.2,
+            to: (i + 1) as f64 * 0.2,
+            mean_confidence: Some(i as f64 * 0.2 + 0.1),
+            rate: rate(i + 1, 6),
+        })
+        .collect();
+    a.down_reasons.insert("wrong_verdict".into(), 6);
+    a.down_reasons.insert("invented_facts".into(), 3);
+    a.down_reasons.insert("other".into(), 1);
+    c.dispatch(Action::StatsLoaded(Box::new(a)));
+    insta::assert_snapshot!("stats_120x40", screen(&c, 120, 40));
+    insta::assert_snapshot!("stats_80x24", screen(&c, 80, 24));
+}
+
+#[test]
+fn hostile_alert_text_is_drawn_inert() {
+    let mut c = worked();
+    // q-24 tries to set the window title with OSC 0 and carries a prompt injection.
+    c.dispatch(Action::Bottom);
+    let shown = screen(&c, 160, 45);
+    assert!(shown.contains("Suspicious User-Agent"));
+    assert!(!shown.contains("owned"), "the OSC payload must not survive");
+    // Model text that slips past the worker's sanitising is still neutralised when drawn.
+    let fx = c.dispatch(Action::Triage);
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!();
+    };
+    c.dispatch(Action::ReasoningDelta {
+        item,
+        run,
+        text: "before\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}[10;10Hafter".into(),
+    });
+    let mut t = Terminal::new(TestBackend::new(160, 45)).expect("terminal");
+    t.draw(|f| c.draw(f)).expect("draw");
+    for cell in t.backend().buffer().content() {
+        assert!(
+            !cell.symbol().chars().any(char::is_control),
+            "control character drawn: {:?}",
+            cell.symbol()
+        );
+    }
+}
+
+#[test]
+fn keys_reach_the_chat_box_only_while_it_has_focus() {
+    let mut c = worked();
+    c.key(key('c'));
+    for ch in "q j k +".chars() {
+        c.key(key(ch));
+    }
+    assert!(!c.state.quit, "q typed into the chat box does not quit");
+    assert_eq!(c.input.lines().join(""), "q j k +");
+    c.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+    c.key(key('x'));
+    assert_eq!(c.input.lines().len(), 2, "Alt-Enter is a newline");
+    let fx = c.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(matches!(fx.as_slice(), [Effect::Chat { question, .. }] if question == "q j k +\nx"));
+    assert!(c.input.lines().join("").is_empty());
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.key(key('q'));
+    assert_eq!(
+        c.state.mode(),
+        soc_copilot::tui::state::Mode::Confirm,
+        "a chat stream is running"
+    );
+}
+
+fn verdict_json() -> String {
+    serde_json::json!({
+        "verdict": "HIGH", "confidence": 0.8,
+        "matched_techniques": [{"id": "T1059.001", "name": "PowerShell", "rationale": "encoded command"}],
+        "attack_chain": [], "reasoning": "Office spawning encoded PowerShell.",
+        "recommended_actions": ["Isolate the host"], "false_positive_indicators": [],
+        "investigation_queries": [], "evidence": [], "escalation": {"recommended": true, "draft": "x"}
+    })
+    .to_string()
+}
+
+/// Feeds worker actions into the console (and its effects back to the workers) until `done`.
+async fn pump(
+    c: &mut Console,
+    w: &mut Workers,
+    rx: &mut mpsc::UnboundedReceiver<Action>,
+    what: &str,
+    done: impl Fn(&State) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done(&c.state) {
+        let a = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("timed out waiting for {what}; notice: {:?}", c.state.notice)
+            })
+            .expect("workers alive");
+        for e in c.dispatch(a) {
+            w.perform(e);
+        }
+    }
+}
+
+fn perform(c: &mut Console, w: &mut Workers, k: KeyEvent) {
+    for e in c.key(k) {
+        w.perform(e);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(
+        &fixture_bundle(),
+        dir.path(),
+        Err("BM25 only in this test".into()),
+    );
+    let server = LlmServer::start(vec![
+        Reply::sse(&anthropic_stream(
+            &[
+                "## Assessment\n",
+                "Word spawned PowerShell.\n\n```json\n",
+                &verdict_json(),
+                "\n```",
+            ],
+            900,
+            200,
+        )),
+        Reply::sse(&anthropic_stream(&["APT29 ", "uses PowerShell."], 300, 20)),
+    ])
+    .await;
+    let provider = Anthropic::new(
+        &server.base_url(),
+        "sk-ant-secret",
+        "claude-sonnet-4-5",
+        reqwest::Client::new(),
+        DriveOptions::default(),
+    );
+    let engine = Engine {
+        provider: Arc::new(provider),
+        settings: ModelSettings {
+            max_tokens: 1024,
+            temperature: 0.2,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        },
+    };
+    let mut config = Config::defaults();
+    config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    let cfg = WorkerConfig {
+        config,
+        data_dir: dir.path().to_path_buf(),
+        engine: Some(engine.clone()),
+        params: TriageParams::default(),
+        concurrency: 2,
+        export_dir: dir.path().join("exports"),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new(&engine.label(), "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "queue and KB", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    assert!(c.state.items.len() >= 20);
+
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "the verdict", |s| {
+        s.items[0].verdict.is_some() || s.items[0].error.is_some()
+    })
+    .await;
+    let it = &c.state.items[0];
+    assert_eq!(it.error, None);
+    assert!(
+        it.reasoning.text.contains("## Assessment"),
+        "{}",
+        it.reasoning.text
+    );
+    assert!(
+        it.techniques
+            .iter()
+            .any(|t| t.matched && t.id == "T1059.001")
+    );
+    let p = it.provenance.clone().expect("provenance");
+    assert_eq!((p.input_tokens, p.output_tokens), (900, 200));
+    let triage_id = it.triage_id.clone().expect("triage id");
+
+    perform(&mut c, &mut w, key('+'));
+    pump(&mut c, &mut w, &mut rx, "feedback saved", |s| {
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("recorded"))
+    })
+    .await;
+
+    perform(&mut c, &mut w, key('c'));
+    for ch in "who uses this?".chars() {
+        perform(&mut c, &mut w, key(ch));
+    }
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "the answer", |s| {
+        s.items[0].chat_run.is_none() && s.items[0].chat.len() == 2
+    })
+    .await;
+    assert_eq!(c.state.items[0].chat[1].text.text, "APT29 uses PowerShell.");
+
+    let store = Store::open_in(dir.path()).expect("store");
+    let t = store.triage(&triage_id).expect("read").expect("stored");
+    assert_eq!(t.verdict.as_deref(), Some("HIGH"));
+    let fb = store.feedback_for(&triage_id).expect("feedback");
+    assert_eq!(fb.last().map(|f| f.thumbs), Some(Thumbs::Up));
+    let chat = store.chat_for(t.alert_row).expect("chat");
+    assert_eq!(
+        chat.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(),
+        ["user", "assistant"]
+    );
+    assert_eq!(chat[1].content, "APT29 uses PowerShell.");
+    assert!(!format!("{chat:?}{t:?}").contains("sk-ant-secret"));
+
+    let sent = server.recorded();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1].body.contains("who uses this?"),
+        "the question goes to the model"
+    );
+    assert!(sent[1].body.contains("<<ALERT-"), "with the alert fenced");
+    assert!(
+        sent[1].body.contains("Office spawning encoded PowerShell"),
+        "and the earlier verdict"
+    );
+
+    // A new session over the same store shows the verdict, the thumbs and the chat again.
+    let (tx2, mut rx2) = mpsc::unbounded_channel();
+    let mut cfg2 = w_config(dir.path());
+    cfg2.engine = None;
+    let w2 = Workers::new(cfg2, tx2, tokio::runtime::Handle::current());
+    w2.load(Source::Paths(vec![repo().join("data/queue")]));
+    let Some(Action::QueueLoaded { items, .. }) = rx2.recv().await else {
+        panic!("queue");
+    };
+    let first = &items[0].history;
+    assert_eq!(first.triage_id.as_deref(), Some(triage_id.as_str()));
+    assert_eq!(first.judgement.thumbs, Some(Thumbs::Up));
+    assert_eq!(first.chat.len(), 2);
+}
+
+fn w_config(dir: &std::path::Path) -> WorkerConfig {
+    WorkerConfig {
+        config: Config::defaults(),
+        data_dir: dir.to_path_buf(),
+        engine: None,
+        params: TriageParams::default(),
+        concurrency: 2,
+        export_dir: dir.join("exports"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_chat_cancel_and_export_through_the_workers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let mut cfg = w_config(dir.path());
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("offline", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "ready", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "offline verdict", |s| {
+        s.items[0].verdict.is_some()
+    })
+    .await;
+    c.dispatch(Action::ChatSubmit("how do I mitigate T1059.001?".into()))
+        .into_iter()
+        .for_each(|e| w.perform(e));
+    pump(&mut c, &mut w, &mut rx, "offline answer", |s| {
+        s.items[0].chat_run.is_none() && s.items[0].chat.len() == 2
+    })
+    .await;
+    let answer = &c.state.items[0].chat[1].text.text;
+    assert!(answer.contains("needs a model"), "{answer}");
+    perform(&mut c, &mut w, key('e'));
+    pump(&mut c, &mut w, &mut rx, "export", |s| {
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.starts_with("exported"))
+    })
+    .await;
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("exports"))
+        .expect("exports")
+        .collect();
+    assert_eq!(files.len(), 1);
+    let md = std::fs::read_to_string(files[0].as_ref().expect("entry").path()).expect("read");
+    assert!(md.contains("## Verdict:") && md.contains("how do I mitigate"));
+    // Notes go to the store without judging the verdict.
+    perform(&mut c, &mut w, key('N'));
+    for ch in "escalated to IR".chars() {
+        perform(&mut c, &mut w, key(ch));
+    }
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "note", |s| {
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.starts_with("note recorded"))
+    })
+    .await;
+    let store = Store::open_in(dir.path()).expect("store");
+    let row = store
+        .alert_by_key(&c.state.items[0].alert.alert.id)
+        .expect("read")
+        .expect("alert")
+        .row;
+    assert_eq!(
+        store.notes_for(row).expect("notes")[0].text,
+        "escalated to IR"
+    );
+    assert_eq!(
+        store.accuracy().expect("accuracy").overall.total,
+        0,
+        "a note is not a judgement"
+    );
+}
