@@ -102,6 +102,20 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Resident memory now and at its peak, from /proc (Linux; empty elsewhere).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or_else(|| "?".to_string(), |v| format!("{} MB", v / 1024))
+    };
+    format!("resident {} (peak {})", kb("VmRSS:"), kb("VmHWM:"))
+}
+
 const FRAME: Duration = Duration::from_millis(16);
 
 async fn event_loop(
@@ -174,12 +188,16 @@ async fn drive(
             term.draw(|f| console.draw(f))?;
             console.state.dirty = false;
             last_draw = Instant::now();
-            if opts.exit_after == Some(ExitAfter::Loaded) && !console.state.loading {
+            if opts.exit_after == Some(ExitAfter::Loaded)
+                && !console.state.loading
+                && !matches!(console.state.kb, super::state::KbState::Loading(_))
+            {
                 return Ok(Some(format!(
-                    "first frame after {:.1} ms; {} alerts loaded and drawn after {:.1} ms",
+                    "first frame after {:.1} ms; {} alerts loaded and drawn, knowledge base and model ready after {:.1} ms; {}",
                     first_frame.as_secs_f64() * 1e3,
                     console.state.items.len(),
-                    opts.started.elapsed().as_secs_f64() * 1e3
+                    opts.started.elapsed().as_secs_f64() * 1e3,
+                    memory()
                 )));
             }
         }

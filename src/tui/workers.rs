@@ -173,43 +173,57 @@ impl Workers {
         });
     }
 
-    /// Loads the queue and what the store holds for each alert.
+    /// Loads the queue and what the store holds for each alert. It starts once the
+    /// embedding model is set up (or after a few seconds at most): creating the ONNX session
+    /// briefly needs far more memory than it keeps, and a large queue loading at the same
+    /// moment would stack on that peak.
     pub fn load(&self, source: Source) {
         let shared = self.shared.clone();
         let tx = self.tx.clone();
-        self.rt.spawn_blocking(move || {
-            let loaded = match source {
-                Source::Paths(p) => crate::alert::load_paths(&p),
-                Source::Loaded(l) => l,
-            };
-            let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
-            let store = shared.store();
-            let items = loaded
-                .alerts
-                .into_iter()
-                .map(|alert| {
-                    let history = match &store {
-                        Ok(s) => history(s, &alert.alert.id).unwrap_or_else(|e| {
-                            tracing::warn!(
-                                alert = alert.alert.id,
-                                "could not read its history: {e}"
-                            );
-                            History::default()
-                        }),
-                        Err(_) => History::default(),
-                    };
-                    LoadedItem { alert, history }
-                })
-                .collect();
-            if let Err(e) = &store {
-                let _ = tx.send(Action::Notice(format!(
-                    "the store could not be opened, history is not shown: {e}"
-                )));
-            }
-            let _ = tx.send(Action::QueueLoaded { items, errors });
+        let rt = self.rt.clone();
+        self.rt.spawn(async move {
+            let mut kb = shared.kb.subscribe();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                kb.wait_for(Option::is_some),
+            )
+            .await;
+            drop(kb);
+            rt.spawn_blocking(move || load_queue(&shared, &tx, source));
         });
     }
+}
 
+fn load_queue(shared: &Shared, tx: &mpsc::UnboundedSender<Action>, source: Source) {
+    let loaded = match source {
+        Source::Paths(p) => crate::alert::load_paths(&p),
+        Source::Loaded(l) => l,
+    };
+    let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    let store = shared.store();
+    let items = loaded
+        .alerts
+        .into_iter()
+        .map(|alert| {
+            let history = match &store {
+                Ok(s) => history(s, &alert.alert.id).unwrap_or_else(|e| {
+                    tracing::warn!(alert = alert.alert.id, "could not read its history: {e}");
+                    History::default()
+                }),
+                Err(_) => History::default(),
+            };
+            LoadedItem { alert, history }
+        })
+        .collect();
+    if let Err(e) = &store {
+        let _ = tx.send(Action::Notice(format!(
+            "the store could not be opened, history is not shown: {e}"
+        )));
+    }
+    let _ = tx.send(Action::QueueLoaded { items, errors });
+}
+
+impl Workers {
     fn spawn_run(&mut self, run: RunId, fut: impl Future<Output = ()> + Send + 'static) {
         self.tasks.retain(|_, h| !h.is_finished());
         let h = self.rt.spawn(fut);

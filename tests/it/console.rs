@@ -24,7 +24,7 @@ use soc_copilot::triage::verdict::{
 };
 use soc_copilot::triage::{Level, TriageOutcome, TriageParams, Verdict};
 use soc_copilot::tui::keymap::Keymap;
-use soc_copilot::tui::state::{History, KbState, LoadedItem, PreviewDoc, State, TechniqueDetail};
+use soc_copilot::tui::state::{KbState, LoadedItem, PreviewDoc, State, TechniqueDetail};
 use soc_copilot::tui::ui::Theme;
 use soc_copilot::tui::workers::{Source, WorkerConfig, Workers};
 use soc_copilot::tui::{Action, Console, Effect};
@@ -34,14 +34,7 @@ use crate::common::{fixture_bundle, ingest_into, repo};
 use crate::support::llm::{LlmServer, Reply, anthropic_stream};
 
 fn queue() -> Vec<LoadedItem> {
-    load_paths(&[repo().join("data/queue")])
-        .alerts
-        .into_iter()
-        .map(|alert| LoadedItem {
-            alert,
-            history: History::default(),
-        })
-        .collect()
+    LoadedItem::fresh(load_paths(&[repo().join("data/queue")]).alerts)
 }
 
 fn outcome() -> TriageOutcome {

@@ -7,6 +7,7 @@ mod alerts;
 mod cli;
 mod common;
 mod console;
+mod console_e2e;
 mod fixture_kb;
 mod llm;
 mod model_triage;

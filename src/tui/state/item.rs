@@ -147,6 +147,19 @@ pub struct LoadedItem {
     pub history: History,
 }
 
+impl LoadedItem {
+    /// Alerts with nothing on record yet (a fresh store; tests and benchmarks).
+    pub fn fresh(alerts: Vec<LoadedAlert>) -> Vec<LoadedItem> {
+        alerts
+            .into_iter()
+            .map(|alert| LoadedItem {
+                alert,
+                history: History::default(),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Item {
     pub alert: Arc<LoadedAlert>,

@@ -14,14 +14,7 @@ use super::*;
 
 fn sample() -> Vec<LoadedItem> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/queue");
-    load_paths(&[dir])
-        .alerts
-        .into_iter()
-        .map(|alert| LoadedItem {
-            alert,
-            history: History::default(),
-        })
-        .collect()
+    LoadedItem::fresh(load_paths(&[dir]).alerts)
 }
 
 fn loaded() -> State {
