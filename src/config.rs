@@ -150,9 +150,26 @@ pub struct TuiConfig {
     pub concurrency: usize,
     /// Where `e` writes investigation exports; default `<data_dir>/exports`.
     pub export_dir: Option<PathBuf>,
+    /// Alerts pushed in through `tui --listen` at or above this severity are triaged at
+    /// once (`off`, `informational`, `low`, `medium`, `high`, `critical`).
+    pub auto_triage: String,
     /// Key overrides: command name → key(s). The help overlay (`?`) lists the names.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, KeyList>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Triages that run at once.
+    pub concurrency: usize,
+    /// Triages that may wait for a slot before the API answers 429.
+    pub queue_depth: usize,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Bearer token every route but /health requires. Env: SOC_COPILOT_API_TOKEN.
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +182,7 @@ pub struct Config {
     pub analyst: AnalystConfig,
     pub llm: LlmConfig,
     pub tui: TuiConfig,
+    pub server: ServerConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -242,6 +260,9 @@ impl Config {
         }
         if let Some(v) = env_var("OPENAI_BASE_URL") {
             config.llm.openai.base_url = v;
+        }
+        if let Some(v) = env_var("SOC_COPILOT_API_TOKEN") {
+            config.server.token = Some(Secret(v));
         }
         if let Some(v) = env_var("SOC_COPILOT_ENGINE") {
             config.llm.engine = v;

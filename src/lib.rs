@@ -9,6 +9,7 @@ pub mod eval;
 pub mod llm;
 pub mod logging;
 pub mod search;
+pub mod server;
 pub mod store;
 pub mod triage;
 pub mod tui;

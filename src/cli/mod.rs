@@ -1,11 +1,13 @@
 //! The command line: argument parsing and one function per subcommand.
 
+pub mod batch;
 pub mod doctor;
 pub mod eval;
 pub mod ingest;
 pub mod progress;
 pub mod review;
 pub mod search;
+pub mod serve;
 pub mod triage;
 pub mod tui;
 
@@ -54,6 +56,8 @@ pub enum Command {
     History(review::HistoryArgs),
     /// How often verdicts were right: overall, per verdict, by day, calibration.
     Accuracy(review::AccuracyArgs),
+    /// The HTTP API: triage, feedback, accuracy, health, webhook intake; docs at /docs.
+    Serve(serve::Args),
     /// Show where each asset was looked for, what was found, and how to supply what is missing.
     Doctor(doctor::Args),
 }
@@ -122,5 +126,6 @@ pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::History(a) => review::history(&ctx, a),
         Command::Accuracy(a) => review::accuracy(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
     }
 }

@@ -14,8 +14,20 @@ use super::Context;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Alert files, directories, NDJSON, or `-` for stdin.
-    #[arg(required = true, value_name = "FILE|-")]
+    #[arg(required_unless_present = "batch", value_name = "FILE|-")]
     pub inputs: Vec<PathBuf>,
+    /// Triage many alerts from JSONL (or `-`): one verdict JSON per line, in input order.
+    #[arg(long, value_name = "FILE.jsonl|-", conflicts_with = "inputs")]
+    pub batch: Option<PathBuf>,
+    /// Alerts triaged at once with --batch.
+    #[arg(long, default_value_t = 4, requires = "batch")]
+    pub concurrency: usize,
+    /// Write --batch verdicts here instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub out: Option<PathBuf>,
+    /// With --batch, skip alerts already triaged in the store (their stored verdict is written).
+    #[arg(long, requires = "batch")]
+    pub resume: bool,
     /// Default: [llm] engine in config (`auto`) [env: SOC_COPILOT_ENGINE].
     #[arg(long, value_enum)]
     pub engine: Option<EngineChoice>,
@@ -25,6 +37,19 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(input) = args.batch {
+        let engine = select(&ctx.config, args.engine)?;
+        return super::batch::run(
+            ctx,
+            engine,
+            super::batch::Batch {
+                input,
+                concurrency: args.concurrency,
+                out: args.out,
+                resume: args.resume,
+            },
+        );
+    }
     let loaded = load_paths(&args.inputs);
     for e in &loaded.errors {
         eprintln!("warning: skipped {e}");

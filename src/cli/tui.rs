@@ -15,6 +15,10 @@ pub struct Args {
     /// Default: [llm] engine in config (`auto`) [env: SOC_COPILOT_ENGINE].
     #[arg(long, value_enum)]
     pub engine: Option<EngineChoice>,
+    /// Also run the HTTP API here (e.g. 127.0.0.1:8000): alerts a SIEM pushes to POST /alerts
+    /// appear in the queue live.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Leave after the first frame or once the queue is drawn, printing timings (benchmarks).
     #[arg(long, value_enum, hide = true)]
     pub exit_after: Option<ExitAfter>,
@@ -27,7 +31,21 @@ pub fn run(ctx: Context, args: Args, started: Instant) -> anyhow::Result<ExitCod
             "the console needs a terminal; for pipelines use `soc-copilot triage`, `search` or `serve`"
         );
     }
+    let api = match &args.listen {
+        Some(l) => {
+            let addr = super::serve::listen_addr(&ctx, Some(l))?;
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            Some(soc_copilot::tui::app::Api {
+                listener,
+                limits: super::serve::limits(&ctx),
+                token: ctx.config.server.token.clone(),
+            })
+        }
+        None => None,
+    };
     soc_copilot::tui::run(Options {
+        api,
         inputs: args.inputs,
         config: ctx.config,
         data_dir: ctx.data_dir,

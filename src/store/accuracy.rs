@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 
 pub const VERDICTS: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "BENIGN"];
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Rate {
     pub total: u64,
     pub correct: u64,
@@ -25,7 +25,7 @@ impl Rate {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CalibrationBucket {
     /// Lower bound of the confidence bucket (0.0, 0.2, … 0.8).
     pub from: f64,
@@ -34,7 +34,7 @@ pub struct CalibrationBucket {
     pub rate: Rate,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Accuracy {
     pub overall: Rate,
     pub thumbs_up: u64,

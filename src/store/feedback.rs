@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Thumbs {
     Up,
@@ -52,7 +54,7 @@ impl DownReason {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Feedback {
     pub id: i64,
     pub triage_id: String,

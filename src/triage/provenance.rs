@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::search::Hit;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RetrievedTechnique {
     pub id: String,
     pub name: String,
@@ -26,7 +26,7 @@ impl From<&Hit> for RetrievedTechnique {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct Provenance {
     pub engine: String,
     pub model: Option<String>,

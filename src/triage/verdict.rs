@@ -17,6 +17,7 @@ use crate::attack::{Catalog, Resolved};
     Deserialize,
     Hash,
     clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "UPPERCASE")]
 #[value(rename_all = "UPPERCASE")]
@@ -60,7 +61,7 @@ impl std::fmt::Display for Level {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MatchedTechnique {
     pub id: String,
     #[serde(default)]
@@ -76,7 +77,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainStep {
     pub tactic: String,
     #[serde(default)]
@@ -84,7 +85,7 @@ pub struct ChainStep {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvestigationQuery {
     /// SPL, KQL, ES|QL, EQL, Sigma…
     pub language: String,
@@ -93,7 +94,7 @@ pub struct InvestigationQuery {
     pub purpose: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub claim: String,
     /// Where it comes from: `alert_field`, `technique`, `tool_result`, `similar_case`.
@@ -103,14 +104,14 @@ pub struct Evidence {
     pub reference: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Escalation {
     pub recommended: bool,
     #[serde(default)]
     pub draft: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     #[serde(default)]
     pub triage_id: String,

@@ -28,7 +28,15 @@ pub enum ExitAfter {
     Loaded,
 }
 
+/// The HTTP API run inside the console (`tui --listen`): alerts a SIEM pushes appear live.
+pub struct Api {
+    pub listener: std::net::TcpListener,
+    pub limits: crate::server::Limits,
+    pub token: Option<crate::config::Secret>,
+}
+
 pub struct Options {
+    pub api: Option<Api>,
     pub inputs: Vec<PathBuf>,
     pub config: Config,
     pub data_dir: PathBuf,
@@ -89,17 +97,81 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         data_dir: opts.data_dir.clone(),
         config: opts.config.clone(),
     };
-    let state = State::new(&label, &analyst_name(&opts.config));
+    let mut state = State::new(&label, &analyst_name(&opts.config));
+    state.auto_triage = match opts
+        .config
+        .tui
+        .auto_triage
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "off" | "none" => None,
+        s => Some(crate::alert::Severity::parse(s).ok_or_else(|| {
+            anyhow::anyhow!(
+                "[tui] auto_triage = {s:?} is not off, informational, low, medium, high or critical"
+            )
+        })?),
+    };
     let console = Console::new(state, keymap, Theme::from_env());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = rt.block_on(event_loop(console, cfg, source, &opts))?;
+    let report = rt.block_on(event_loop(console, cfg, source, opts))?;
     if let Some(r) = report {
         eprintln!("{r}");
     }
     Ok(())
+}
+
+/// Runs the HTTP API on this runtime; pushed alerts become `AlertsArrived` actions.
+pub fn start_api(
+    api: Api,
+    cfg: WorkerConfig,
+    kb: tokio::sync::watch::Receiver<crate::server::KbSlot>,
+    tx: mpsc::UnboundedSender<Action>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<String> {
+    use std::sync::Arc;
+    api.listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(api.listener)?;
+    let addr = listener.local_addr()?.to_string();
+    let (intake_tx, mut intake_rx) = mpsc::unbounded_channel::<crate::server::Intake>();
+    let state = Arc::new(crate::server::AppState::new(
+        kb,
+        cfg.engine.clone(),
+        cfg.params,
+        cfg.data_dir.clone(),
+        api.limits,
+        api.token,
+        analyst_name(&cfg.config),
+        Some(intake_tx),
+    ));
+    tokio::spawn(async move {
+        let stopped = async {
+            let _ = stop.await;
+        };
+        if let Err(e) = crate::server::serve(listener, state, stopped).await {
+            tracing::error!("the API stopped: {e}");
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(i) = intake_rx.recv().await {
+            let items = super::state::LoadedItem::fresh(i.alerts);
+            if tx
+                .send(Action::AlertsArrived {
+                    items,
+                    source: i.source,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tracing::info!(%addr, "API listening inside the console");
+    Ok(addr)
 }
 
 /// Resident memory now and at its peak, from /proc (Linux; empty elsewhere).
@@ -122,7 +194,7 @@ async fn event_loop(
     mut console: Console,
     cfg: WorkerConfig,
     source: Source,
-    opts: &Options,
+    opts: Options,
 ) -> anyhow::Result<Option<String>> {
     let mut term = terminal::enter()?;
     let result = drive(&mut term, &mut console, cfg, source, opts).await;
@@ -135,12 +207,19 @@ async fn drive(
     console: &mut Console,
     cfg: WorkerConfig,
     source: Source,
-    opts: &Options,
+    mut opts: Options,
 ) -> anyhow::Result<Option<String>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let mut workers = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let api_cfg = cfg.clone();
+    let mut workers = Workers::new(cfg, tx.clone(), tokio::runtime::Handle::current());
     workers.load(source);
     workers.open_kb();
+    // Stops the API when the console quits.
+    let (_stop_api, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(api) = opts.api.take() {
+        let addr = start_api(api, api_cfg, workers.kb_watch(), tx.clone(), stop_rx)?;
+        console.state.api = Some(addr);
+    }
     term.draw(|f| console.draw(f))?;
     console.state.dirty = false;
     let first_frame = opts.started.elapsed();

@@ -38,7 +38,7 @@ pub struct WorkerConfig {
     pub export_dir: PathBuf,
 }
 
-type KbSlot = Option<Result<Arc<KnowledgeBase>, String>>;
+use crate::server::KbSlot;
 
 struct Shared {
     cfg: WorkerConfig,
@@ -146,6 +146,11 @@ impl Workers {
             rt,
             tasks: HashMap::new(),
         }
+    }
+
+    /// Follows the knowledge base as it loads (the API inside the console shares it).
+    pub fn kb_watch(&self) -> watch::Receiver<KbSlot> {
+        self.shared.kb.subscribe()
     }
 
     /// Opens the knowledge base in the background; on a first run with a local ATT&CK

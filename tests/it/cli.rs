@@ -334,3 +334,98 @@ fn triage_feedback_history_accuracy() {
     assert!(err.contains("<stdin>:2"), "{err}");
     assert_eq!(out.lines().count(), 1);
 }
+
+#[test]
+fn batch_triage_keeps_order_reports_bad_lines_and_resumes() {
+    let dir = ingested();
+    let input = dir.path().join("batch.jsonl");
+    let mut lines: Vec<String> = (0..12)
+        .map(|i| {
+            serde_json::json!({"alert_id": format!("b-{i:02}"), "severity": "medium",
+                "title": format!("Scheduled task created for persistence #{i}"),
+                "description": "schtasks /create /sc onlogon /tr C:\\Users\\Public\\u.exe"})
+            .to_string()
+        })
+        .collect();
+    lines.insert(5, "{broken json".into());
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    let out = dir.path().join("verdicts.jsonl");
+    let o = soc(
+        dir.path(),
+        &[
+            "triage",
+            "--engine",
+            "offline",
+            "--batch",
+            input.to_str().expect("utf-8"),
+            "--concurrency",
+            "3",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a bad line makes the exit code non-zero: {err}"
+    );
+    assert!(
+        err.contains("batch.jsonl:6"),
+        "the bad line is named: {err}"
+    );
+    assert!(
+        err.contains("12 alerts in")
+            && err.contains("failed 0")
+            && err.contains("bad input lines 1"),
+        "{err}"
+    );
+    let written = std::fs::read_to_string(&out).expect("out");
+    let ids: Vec<String> = written
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["alert_id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("b-{i:02}")).collect();
+    assert_eq!(ids, expected, "input order");
+
+    // Resume: nothing is triaged again, the stored verdicts are written.
+    let good = dir.path().join("good.jsonl");
+    let kept: Vec<&String> = lines.iter().filter(|l| !l.starts_with("{broken")).collect();
+    std::fs::write(
+        &good,
+        kept.iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("write");
+    let o = soc(
+        dir.path(),
+        &[
+            "triage",
+            "--engine",
+            "offline",
+            "--batch",
+            good.to_str().expect("utf-8"),
+            "--resume",
+        ],
+    );
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resumed 12"), "{err}");
+    assert_eq!(stdout.lines().count(), 12);
+    assert!(stdout.lines().all(|l| l.contains("\"resumed\":true")));
+    let o = soc(dir.path(), &["history", "-n", "100", "--json"]);
+    let (h, _) = text(&o);
+    let history: serde_json::Value = serde_json::from_str(&h).expect("history json");
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(12),
+        "each alert triaged once"
+    );
+}

@@ -342,8 +342,13 @@ fn snapshot_stats_screen() {
 #[test]
 fn hostile_alert_text_is_drawn_inert() {
     let mut c = worked();
-    // q-24 tries to set the window title with OSC 0 and carries a prompt injection.
+    // q-24 (next to last) tries to set the window title with OSC 0 and carries a prompt injection.
     c.dispatch(Action::Bottom);
+    c.dispatch(Action::Up);
+    assert_eq!(
+        c.state.selected_item().map(|i| i.alert.alert.id.as_str()),
+        Some("q-24")
+    );
     let shown = screen(&c, 160, 45);
     assert!(shown.contains("Suspicious User-Agent"));
     assert!(!shown.contains("owned"), "the OSC payload must not survive");
@@ -674,4 +679,234 @@ async fn offline_chat_cancel_and_export_through_the_workers() {
         0,
         "a note is not a judgement"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esc_cancels_the_stream_closes_the_connection_and_the_store_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let server = LlmServer::start(vec![Reply::Pinging]).await;
+    let provider = Anthropic::new(
+        &server.base_url(),
+        "sk-ant-secret",
+        "claude-sonnet-4-5",
+        reqwest::Client::new(),
+        DriveOptions::default(),
+    );
+    let mut cfg = w_config(dir.path());
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    cfg.engine = Some(Engine {
+        provider: Arc::new(provider),
+        settings: ModelSettings {
+            max_tokens: 1024,
+            temperature: 0.2,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        },
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("anthropic", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "ready", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while server.recorded().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+    );
+    assert!(c.state.runs.is_empty());
+    let key = c.state.items[0].alert.alert.id.clone();
+    let store = Store::open_in(dir.path()).expect("store");
+    loop {
+        let row = store.alert_by_key(&key).expect("read").expect("stored").row;
+        let t = store
+            .latest_triage_for(row)
+            .expect("read")
+            .expect("a triage row");
+        if t.status == soc_copilot::store::TriageStatus::Cancelled {
+            assert_eq!(t.error.as_deref(), Some("cancelled by the analyst"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run was not closed: {:?}",
+            t.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !*server.disconnected.lock().expect("lock") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A late result from the cancelled run changes nothing.
+    assert_eq!(
+        c.state.items[0].status,
+        soc_copilot::tui::state::ItemStatus::New
+    );
+}
+
+#[test]
+fn tiny_terminals_do_not_break_the_layout() {
+    let mut c = worked();
+    for (w, h) in [(20u16, 5u16), (40, 10), (79, 23), (300, 100)] {
+        for a in [
+            Action::Back,
+            Action::Help,
+            Action::Back,
+            Action::Stats,
+            Action::Back,
+            Action::Preview,
+            Action::Back,
+            Action::ThumbsDown,
+        ] {
+            c.dispatch(a);
+            let _ = screen(&c, w, h);
+        }
+        c.dispatch(Action::Back);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_builds_the_knowledge_base_with_progress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = w_config(dir.path());
+    cfg.config.paths.attack_bundle = Some(fixture_bundle().display().to_string());
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("offline", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.open_kb();
+    let mut progress = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("in time")
+            .expect("alive");
+        if let Action::KbProgress(m) = &a {
+            progress.push(m.clone());
+        }
+        c.dispatch(a);
+        match &c.state.kb {
+            KbState::Ready(d) => {
+                assert!(d.contains("ATT&CK"), "{d}");
+                break;
+            }
+            KbState::Failed(e) => panic!("{e}"),
+            KbState::Loading(_) => {}
+        }
+    }
+    assert!(
+        progress.iter().any(|m| m.starts_with("first run")),
+        "{progress:?}"
+    );
+    assert!(dir.path().join("index").is_dir());
+    let _ = &mut w;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let mut cfg = w_config(dir.path());
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut w = Workers::new(cfg.clone(), tx.clone(), tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("offline", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    c.state.auto_triage = Some(soc_copilot::alert::Severity::High);
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "ready", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    let before = c.state.items.len();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (_stop, stop_rx) = tokio::sync::oneshot::channel();
+    let api = soc_copilot::tui::app::Api {
+        listener,
+        limits: soc_copilot::server::Limits {
+            concurrency: 2,
+            queue_depth: 8,
+            body_limit: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+        },
+        token: None,
+    };
+    let addr = soc_copilot::tui::app::start_api(api, cfg, w.kb_watch(), tx, stop_rx).expect("api");
+    let body =
+        std::fs::read(repo().join("data/webhooks/elastic-webhook-connector.json")).expect("sample");
+    let low = br#"{"alert_id": "wh-low", "severity": "low", "title": "Printer driver installed"}"#
+        .to_vec();
+    let http = reqwest::Client::new();
+    for b in [body, low] {
+        let r = http
+            .post(format!("http://{addr}/alerts"))
+            .header("content-type", "application/json")
+            .body(b)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    pump(&mut c, &mut w, &mut rx, "pushed alerts", |s| {
+        s.items.len() == before + 3
+    })
+    .await;
+    assert!(
+        c.state
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("from webhook"))
+    );
+    pump(
+        &mut c,
+        &mut w,
+        &mut rx,
+        "auto-triage of the HIGH ones",
+        |s| {
+            s.items[before..before + 2]
+                .iter()
+                .all(|i| i.verdict.is_some())
+        },
+    )
+    .await;
+    assert!(
+        c.state.items[before + 2].verdict.is_none(),
+        "a LOW alert waits for the analyst"
+    );
+    assert_eq!(c.state.items[before + 2].alert.alert.id, "wh-low");
 }

@@ -98,7 +98,7 @@ fn console_in_tmux_triage_feedback_help_quit() {
     let s = tmux.wait_for("the queue", |s| {
         s.contains("alerts loaded") && s.contains("Encoded PowerShell")
     });
-    assert!(s.contains("Queue 24"), "{s}");
+    assert!(s.contains("Queue 25"), "{s}");
 
     tmux.keys(&["Enter"]);
     let s = tmux.wait_for("the offline verdict", |s| s.contains("Verdict "));
@@ -118,8 +118,8 @@ fn console_in_tmux_triage_feedback_help_quit() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("help to close", |s| !s.contains("Keys (? or Esc closes)"));
 
-    // The hostile alert (last in the queue) tried to set the window title.
-    tmux.keys(&["G"]);
+    // The hostile alert (next to last in the queue) tried to set the window title.
+    tmux.keys(&["G", "k"]);
     let s = tmux.wait_for("the last alert", |s| s.contains("Suspicious User-Agent"));
     assert!(!s.contains("owned"), "{s}");
     let title = tmux.run(&["display-message", "-p", "-t", "e2e", "#{pane_title}"]);

@@ -12,6 +12,7 @@ mod fixture_kb;
 mod llm;
 mod model_triage;
 mod real_kb;
+mod server;
 mod stix;
 mod store;
 mod triage;

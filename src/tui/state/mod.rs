@@ -154,6 +154,10 @@ pub struct State {
     pub detail: Option<Box<TechniqueDetail>>,
     pub preview: Option<Box<PreviewDoc>>,
     pub note_input: String,
+    /// Alerts pushed in at or above this severity are triaged as they arrive.
+    pub auto_triage: Option<crate::alert::Severity>,
+    /// Where the API listens, when the console runs it.
+    pub api: Option<String>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -190,6 +194,8 @@ impl State {
             detail: None,
             preview: None,
             note_input: String::new(),
+            auto_triage: None,
+            api: None,
             quit: false,
             dirty: true,
         }
@@ -351,9 +357,10 @@ impl State {
             }
             Action::AlertsArrived { items, source } => {
                 let n = items.len();
+                let first = self.items.len();
                 self.add_items(items);
                 self.notice(format!("{n} new alert(s) from {source}"));
-                Vec::new()
+                self.auto_triage_from(first)
             }
             Action::TriageStarted { item, run } => {
                 if let Some(it) = self.current(item, run, RunKind::Triage) {

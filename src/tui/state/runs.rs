@@ -92,6 +92,32 @@ impl State {
         effects
     }
 
+    /// Starts triage of the alerts from `first` on whose severity reaches `auto_triage`.
+    pub(super) fn auto_triage_from(&mut self, first: ItemId) -> Vec<Effect> {
+        let Some(min) = self.auto_triage else {
+            return Vec::new();
+        };
+        if matches!(self.kb, KbState::Failed(_)) {
+            return Vec::new();
+        }
+        let due: Vec<ItemId> = (first..self.items.len())
+            .filter(|i| {
+                self.items[*i]
+                    .alert
+                    .alert
+                    .severity
+                    .is_some_and(|s| s >= min)
+            })
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        self.batch.get_or_insert(Batch::default()).total += due.len();
+        due.into_iter()
+            .flat_map(|id| self.start_triage(id, ItemStatus::Queued))
+            .collect()
+    }
+
     fn batch_step(&mut self) {
         if let Some(b) = &mut self.batch {
             b.done += 1;

@@ -87,7 +87,12 @@ fn alert<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
             a.format,
             a.source,
             a.severity.map_or("unknown", |s| s.as_str()),
-            it.alert.origin
+            // The file name and line; the whole path rarely fits.
+            it.alert
+                .origin
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(&it.alert.origin)
         ),
         t.dim(),
     ));

@@ -23,7 +23,18 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>) {
         KbState::Failed(_) => spans.push(Span::styled("· no knowledge base ", t.bad())),
         KbState::Ready(_) => {}
     }
+    // The latest notice (a feedback confirmation, an error) comes first: on a narrow
+    // terminal the counters are what gets cut.
+    if let Some(n) = &s.notice {
+        spans.push(Span::styled(
+            format!("· {} ", n.text),
+            if n.error { t.bad() } else { t.good() },
+        ));
+    }
     spans.push(Span::raw(format!("· {done}/{} triaged ", s.items.len())));
+    if let Some(a) = &s.api {
+        spans.push(Span::styled(format!("· API {a} "), t.dim()));
+    }
     if let Some(b) = s.batch {
         spans.push(Span::styled(
             format!("· batch {}/{} ({} running) ", b.done, b.total, s.running()),
@@ -41,12 +52,6 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>) {
             "· session {right}/{judged} right ({:.0}%) ",
             100.0 * right as f64 / judged as f64
         )));
-    }
-    if let Some(n) = &s.notice {
-        spans.push(Span::styled(
-            format!("· {}", n.text),
-            if n.error { t.bad() } else { t.good() },
-        ));
     }
     let hints = format!(
         "{} help · {} quit ",

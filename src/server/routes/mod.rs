@@ -1,0 +1,4 @@
+pub mod alerts;
+pub mod feedback;
+pub mod health;
+pub mod triage;

@@ -1,0 +1,401 @@
+//! `POST /triage` (JSON or Server-Sent Events) and `GET /triage/{id}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::alert::load::LoadedAlert;
+use crate::alert::parse::{from_json, from_text};
+use crate::search::Hit;
+use crate::store::feedback::Feedback;
+use crate::triage::engine::TriageOutcome;
+use crate::triage::model::{TriageObserver, triage_with_model};
+use crate::triage::provenance::Provenance;
+use crate::triage::{TriageParams, Verdict, triage_offline};
+
+use super::super::error::{ApiError, ErrorBody, parse_json};
+use super::super::state::AppState;
+
+/// One alert to triage: free text, or an alert in any shape the engine reads (Elastic,
+/// Splunk, Wazuh, the `{alert_id, title, …}` shape, or any JSON object).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriageRequest {
+    /// The alert as text.
+    #[serde(default)]
+    pub alert_text: Option<String>,
+    /// The alert as a JSON object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub alert: Option<serde_json::Value>,
+    /// Techniques retrieved for the engine (1–50, default 8).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 50)]
+    pub top_k: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StreamQuery {
+    /// Reply with Server-Sent Events: `techniques`, `reasoning` deltas, then `verdict`.
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+/// The verdict (with `triage_id`), the alert it is about and how it was reached.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriageResponse {
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub alert_id: String,
+    pub provenance: Provenance,
+}
+
+impl TriageResponse {
+    fn new(o: TriageOutcome, alert_id: String) -> TriageResponse {
+        let mut provenance = o.provenance;
+        provenance.prompt = None;
+        TriageResponse {
+            verdict: o.verdict,
+            alert_id,
+            provenance,
+        }
+    }
+}
+
+fn to_alert(req: TriageRequest) -> Result<(LoadedAlert, TriageParams), ApiError> {
+    let top_k = match req.top_k {
+        None => 8,
+        Some(k @ 1..=50) => k as usize,
+        Some(k) => {
+            return Err(ApiError::field(
+                "top_k",
+                format!("top_k must be 1–50, got {k}"),
+            ));
+        }
+    };
+    let (alert, raw) = match (req.alert_text, req.alert) {
+        (Some(t), None) if !t.trim().is_empty() => (from_text(&t, None), t),
+        (Some(_), None) => return Err(ApiError::field("alert_text", "alert_text is empty")),
+        (None, Some(v)) if v.is_object() => (from_json(&v), v.to_string()),
+        (None, Some(_)) => return Err(ApiError::field("alert", "alert must be a JSON object")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "alert",
+                "send alert_text or alert, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::field(
+                "alert_text",
+                "the body needs alert_text (a string) or alert (an object)",
+            ));
+        }
+    };
+    if raw.len() > crate::alert::load::MAX_ALERT_BYTES {
+        return Err(ApiError::field(
+            "alert",
+            "the alert is over 1 MiB; trim the raw event",
+        ));
+    }
+    let params = TriageParams {
+        top_k,
+        ..TriageParams::default()
+    };
+    Ok((
+        LoadedAlert {
+            alert,
+            raw,
+            origin: "POST /triage".into(),
+        },
+        params,
+    ))
+}
+
+/// Runs one triage with the configured engine, holding a triage slot throughout.
+async fn run(
+    s: Arc<AppState>,
+    alert: LoadedAlert,
+    params: TriageParams,
+    observer: &mut dyn TriageObserver,
+) -> Result<TriageOutcome, ApiError> {
+    let kb = s.kb()?;
+    let params = TriageParams {
+        search: s.params.search,
+        ..params
+    };
+    let _permit = s
+        .permits
+        .acquire()
+        .await
+        .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+    match s.engine.clone() {
+        None => {
+            let s2 = s.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut store = s2.stores.get()?;
+                triage_offline(&kb, &mut store, &alert, &params).map_err(engine_error)
+            })
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+        }
+        Some(e) => {
+            let mut store = s.stores.get()?;
+            triage_with_model(
+                e.provider.as_ref(),
+                &e.settings,
+                &kb,
+                &mut store,
+                &alert,
+                &params,
+                observer,
+            )
+            .await
+            .map_err(engine_error)
+        }
+    }
+}
+
+fn engine_error(e: crate::triage::engine::EngineError) -> ApiError {
+    use crate::triage::engine::EngineError;
+    match e {
+        EngineError::Llm { .. } | EngineError::InvalidVerdict { .. } => ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "engine_failed",
+            e.to_string(),
+        ),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+struct Quiet;
+impl TriageObserver for Quiet {
+    fn text(&mut self, _: &str) {}
+}
+
+/// Sends progress as SSE events.
+struct Events(mpsc::Sender<Event>);
+
+impl Events {
+    fn send(&self, e: Event) {
+        let _ = self.0.try_send(e);
+    }
+}
+
+fn json_event(name: &str, v: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(v)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+#[derive(Serialize)]
+struct TechniqueEvent<'a> {
+    id: &'a str,
+    name: &'a str,
+    tactics: &'a [String],
+    score: f32,
+    why: Vec<String>,
+}
+
+impl TriageObserver for Events {
+    fn retrieved(&mut self, hits: &[Hit]) {
+        let t: Vec<TechniqueEvent> = hits
+            .iter()
+            .map(|h| TechniqueEvent {
+                id: &h.id,
+                name: &h.name,
+                tactics: &h.tactics,
+                score: h.score,
+                why: h.why.iter().map(ToString::to_string).collect(),
+            })
+            .collect();
+        self.send(json_event("techniques", &t));
+    }
+    fn text(&mut self, text: &str) {
+        self.send(json_event(
+            "reasoning",
+            &serde_json::json!({ "text": text }),
+        ));
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/triage",
+    request_body = TriageRequest,
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "The verdict; with ?stream=true, text/event-stream events `techniques`, `reasoning`, `verdict` (or `error`)", body = TriageResponse),
+        (status = 400, description = "Bad input; `field` names it", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 429, description = "Triage queue full", body = ErrorBody),
+        (status = 502, description = "The model failed", body = ErrorBody),
+        (status = 503, description = "Knowledge base not ready", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn triage(
+    State(s): State<Arc<AppState>>,
+    q: Result<Query<StreamQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::field("stream", e.body_text()))?;
+    let value: serde_json::Value = parse_json(&body)?;
+    // `{"alert_text"}` / `{"alert"}` as documented; any other object is taken as the alert.
+    let req: TriageRequest = match &value {
+        serde_json::Value::Object(m)
+            if !m.is_empty()
+                && !m.contains_key("alert_text")
+                && !m.contains_key("alert")
+                && !m.contains_key("top_k") =>
+        {
+            TriageRequest {
+                alert_text: None,
+                alert: Some(value),
+                top_k: None,
+            }
+        }
+        serde_json::Value::Object(_) => serde_json::from_value(value).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg.split('`').nth(1).unwrap_or("body").to_string();
+            ApiError::field(&field, format!("the body is not a triage request: {msg}"))
+        })?,
+        _ => return Err(ApiError::bad_request("the body must be a JSON object")),
+    };
+    let (alert, params) = to_alert(req)?;
+    s.kb()?;
+    let alert_id = alert.alert.id.clone();
+    if q.stream.unwrap_or(false) {
+        s.admit()?;
+        let (tx, rx) = mpsc::channel::<Event>(1024);
+        let s2 = s.clone();
+        tokio::spawn(async move {
+            let Ok(_admitted) = s2.admit() else {
+                let _ = tx
+                    .send(json_event(
+                        "error",
+                        &ApiError::new(
+                            axum::http::StatusCode::TOO_MANY_REQUESTS,
+                            "queue_full",
+                            "triage queue full",
+                        )
+                        .body,
+                    ))
+                    .await;
+                return;
+            };
+            let mut events = Events(tx.clone());
+            let offline = s2.engine.is_none();
+            match run(s2.clone(), alert, params, &mut events).await {
+                Ok(o) => {
+                    if offline {
+                        let t: Vec<_> = o.provenance.retrieval.clone();
+                        let _ = tx.send(json_event("techniques", &t)).await;
+                        let _ = tx
+                            .send(json_event(
+                                "reasoning",
+                                &serde_json::json!({ "text": o.verdict.reasoning }),
+                            ))
+                            .await;
+                    }
+                    let _ = tx
+                        .send(json_event("verdict", &TriageResponse::new(o, alert_id)))
+                        .await;
+                }
+                Err(e) => {
+                    let _ = tx.send(json_event("error", &e.body)).await;
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+        });
+        return Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let _admitted = s.admit()?;
+    let o = run(s.clone(), alert, params, &mut Quiet).await?;
+    Ok(Json(TriageResponse::new(o, alert_id)).into_response())
+}
+
+/// A stored triage with the analyst feedback on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredTriage {
+    pub id: String,
+    pub alert_id: String,
+    pub alert_title: String,
+    /// running, complete, failed or cancelled.
+    pub status: String,
+    pub engine: String,
+    pub model: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub verdict: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: Option<u64>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub feedback: Vec<Feedback>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/triage/{id}",
+    params(("id" = String, Path, description = "The triage_id POST /triage returned")),
+    responses(
+        (status = 200, body = StoredTriage),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such triage", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_triage(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredTriage>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let store = s.stores.get()?;
+        let Some(t) = store.triage(&id)? else {
+            return Err(ApiError::not_found(
+                "unknown_triage",
+                format!("no triage with id {id}; POST /triage returns one"),
+            ));
+        };
+        let feedback = store.feedback_for(&t.id)?;
+        Ok(Json(StoredTriage {
+            verdict: t
+                .verdict_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
+            id: t.id,
+            alert_id: t.alert_key,
+            alert_title: t.alert_title,
+            status: t.status.as_str().into(),
+            engine: t.engine,
+            model: t.model,
+            error: t.error,
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cost_usd: t.cost_usd,
+            latency_ms: t.latency_ms,
+            created_at: t.created_at,
+            finished_at: t.finished_at,
+            feedback,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}

