@@ -1,8 +1,9 @@
 //! Local sentence embeddings (fastembed over ONNX Runtime, loaded dynamically) from a model
 //! directory on disk: no hub, no download.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -52,9 +53,57 @@ fn load_runtime(path: &Path) -> Result<(), EmbedError> {
 
 pub struct Embedder {
     model: Mutex<TextEmbedding>,
+    recent: Mutex<RecentVectors>,
     id: String,
     dim: usize,
 }
+
+/// Vectors of recently embedded queries. SIEMs fire the same rule over and over (another
+/// host, another hour, the same title and command line), and embedding a query is the most
+/// expensive step of an offline triage, so a repeat is answered from here.
+///
+/// Two generations of at most `half` entries each: a hit in the older one moves the entry
+/// to the newer; when the newer fills up, the older is dropped. Bounded at `2 * half`
+/// entries with O(1) work per lookup.
+pub(crate) struct RecentVectors {
+    newer: HashMap<String, Arc<[f32]>>,
+    older: HashMap<String, Arc<[f32]>>,
+    half: usize,
+}
+
+impl RecentVectors {
+    pub(crate) fn new(capacity: usize) -> Self {
+        RecentVectors {
+            newer: HashMap::new(),
+            older: HashMap::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    pub(crate) fn get(&mut self, text: &str) -> Option<Arc<[f32]>> {
+        if let Some(v) = self.newer.get(text) {
+            return Some(v.clone());
+        }
+        let v = self.older.remove(text)?;
+        self.insert(text.to_string(), v.clone());
+        Some(v)
+    }
+
+    pub(crate) fn insert(&mut self, text: String, v: Arc<[f32]>) {
+        if self.newer.len() >= self.half && !self.newer.contains_key(&text) {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(text, v);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
+}
+
+/// Queries whose vectors are kept (about 1.5 KB each with a 384-dimension model).
+const RECENT_QUERIES: usize = 4096;
 
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,6 +179,7 @@ impl Embedder {
         }
         Ok(Embedder {
             model: Mutex::new(model),
+            recent: Mutex::new(RecentVectors::new(RECENT_QUERIES)),
             id,
             dim,
         })
@@ -170,10 +220,24 @@ impl Embedder {
         Ok(out)
     }
 
+    /// One query's vector; a text embedded recently is answered from memory.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.embed(&[text.to_string()], 1)?
+        if let Some(v) = self.recent_lock()?.get(text) {
+            return Ok(v.to_vec());
+        }
+        let v = self
+            .embed(&[text.to_string()], 1)?
             .pop()
-            .ok_or_else(|| EmbedError::Inference("no vector returned".into()))
+            .ok_or_else(|| EmbedError::Inference("no vector returned".into()))?;
+        self.recent_lock()?
+            .insert(text.to_string(), v.as_slice().into());
+        Ok(v)
+    }
+
+    fn recent_lock(&self) -> Result<std::sync::MutexGuard<'_, RecentVectors>, EmbedError> {
+        self.recent
+            .lock()
+            .map_err(|_| EmbedError::Inference("query vector cache lock poisoned".into()))
     }
 }
 
@@ -201,4 +265,38 @@ pub fn discover(config: &crate::config::Config, data_dir: &Path) -> Result<Embed
         ));
     };
     Embedder::load(&model_dir, &ort, config.embedding_threads()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: f32) -> Arc<[f32]> {
+        vec![x, 0.0].into()
+    }
+
+    #[test]
+    fn recent_vectors_answer_repeats_and_stay_bounded() {
+        let mut r = RecentVectors::new(4);
+        for i in 0..100 {
+            r.insert(format!("q{i}"), v(i as f32));
+            assert!(r.len() <= 4, "{} entries after {i} inserts", r.len());
+        }
+        assert_eq!(r.get("q99").as_deref(), Some(&[99.0, 0.0][..]));
+        assert_eq!(r.get("q98").as_deref(), Some(&[98.0, 0.0][..]));
+        assert!(r.get("q0").is_none(), "the oldest entries are dropped");
+    }
+
+    #[test]
+    fn a_hit_in_the_older_generation_survives_the_next_turnover() {
+        let mut r = RecentVectors::new(4);
+        r.insert("a".into(), v(1.0));
+        r.insert("b".into(), v(2.0));
+        r.insert("c".into(), v(3.0)); // a, b move to the older generation
+        assert!(r.get("a").is_some()); // promoted back to the newer
+        r.insert("d".into(), v(4.0)); // newer (c, a) is full: it becomes the older
+        r.insert("e".into(), v(5.0));
+        assert!(r.get("a").is_some(), "a was used recently");
+        assert!(r.get("b").is_none(), "b was not");
+    }
 }
