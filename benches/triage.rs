@@ -26,6 +26,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let alert = &queue.alerts[i % queue.alerts.len()];
             i += 1;
+            // Measure the whole path, query embedding included (not the cache of recent ones).
+            if let Some(e) = kb.embedder() {
+                e.clear_recent();
+            }
             triage_offline(&kb, &mut store, alert, &params).expect("triage")
         })
     });

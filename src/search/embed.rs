@@ -234,6 +234,13 @@ impl Embedder {
         Ok(v)
     }
 
+    /// Forgets the recent query vectors (benchmarks measure the uncached path with it).
+    pub fn clear_recent(&self) {
+        if let Ok(mut r) = self.recent.lock() {
+            *r = RecentVectors::new(RECENT_QUERIES);
+        }
+    }
+
     fn recent_lock(&self) -> Result<std::sync::MutexGuard<'_, RecentVectors>, EmbedError> {
         self.recent
             .lock()
