@@ -108,16 +108,40 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             "the request body is empty; send a JSON object",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        // serde names the field in "missing field `x`" and "unknown field `x`".
-        let field = msg
-            .split('`')
+    let mut de = serde_json::Deserializer::from_slice(body);
+    const WHAT: &str = "the body is not valid for this route";
+    let v = serde_path_to_error::deserialize(&mut de).map_err(|e| invalid(WHAT, &e))?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("{WHAT}: {e}")))?;
+    Ok(v)
+}
+
+/// Deserializes a request from an already parsed JSON value; errors name the field at fault.
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| invalid(what, &e))
+}
+
+/// A 400 naming the field at fault: the path where deserializing stopped (`top_k`,
+/// `verdicts[0]`), or the field of "missing field `x`" / "unknown field `x`".
+fn invalid(what: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let msg = e.inner().to_string();
+    let path = e.path().to_string();
+    let field = if path.is_empty() || path == "." || path == "?" {
+        msg.split('`')
             .nth(1)
             .filter(|_| msg.contains("field"))
-            .map(str::to_string);
-        let mut err = ApiError::bad_request(format!("the body is not valid for this route: {msg}"));
-        err.body.error.field = field;
-        err
-    })
+            .map(str::to_string)
+    } else {
+        Some(path)
+    };
+    let message = match &field {
+        Some(f) if !msg.contains(&format!("`{f}`")) => format!("{what}: {f}: {msg}"),
+        _ => format!("{what}: {msg}"),
+    };
+    let mut err = ApiError::bad_request(message);
+    err.body.error.field = field;
+    err
 }

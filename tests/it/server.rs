@@ -223,6 +223,29 @@ async fn each_error_has_its_status_and_a_json_body() {
         ),
         (
             "/triage",
+            br#"{"alert_text": "x", "top_k": "five"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("top_k"),
+        ),
+        (
+            "/feedback",
+            br#"{"triage_id": "x", "analyst_verdict": "HIGH", "analyst_correct": "yes"}"#
+                .to_vec(),
+            400,
+            "bad_request",
+            Some("analyst_correct"),
+        ),
+        (
+            "/feedback",
+            br#"{"triage_id": "x", "analyst_verdict": "HIGH", "analyst_correct": true, "analyst_notes": 5}"#
+                .to_vec(),
+            400,
+            "bad_request",
+            Some("analyst_notes"),
+        ),
+        (
+            "/triage",
             br#"{"alert_text": "x", "alert": {"a": 1}}"#.to_vec(),
             400,
             "bad_request",

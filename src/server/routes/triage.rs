@@ -22,7 +22,7 @@ use crate::triage::model::{TriageObserver, triage_with_model};
 use crate::triage::provenance::Provenance;
 use crate::triage::{TriageParams, Verdict, triage_offline};
 
-use super::super::error::{ApiError, ErrorBody, parse_json};
+use super::super::error::{ApiError, ErrorBody, from_value, parse_json};
 use super::super::state::AppState;
 
 /// One alert to triage: free text, or an alert in any shape the engine reads (Elastic,
@@ -265,11 +265,7 @@ pub async fn triage(
                 top_k: None,
             }
         }
-        serde_json::Value::Object(_) => serde_json::from_value(value).map_err(|e| {
-            let msg = e.to_string();
-            let field = msg.split('`').nth(1).unwrap_or("body").to_string();
-            ApiError::field(&field, format!("the body is not a triage request: {msg}"))
-        })?,
+        serde_json::Value::Object(_) => from_value(value, "the body is not a triage request")?,
         _ => return Err(ApiError::bad_request("the body must be a JSON object")),
     };
     let (alert, params) = to_alert(req)?;
