@@ -4,12 +4,9 @@
 # then a check that every triage is stored.
 # Usage: benches/api-load.sh DATA_DIR_WITH_INDEX [SECONDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 src="${1:?pass a data dir holding an index (soc-copilot ingest)}"
 secs="${2:-15}"
-bin=target/release/soc-copilot
-[ -x "$bin" ] || cargo build --release
-work=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 cp -r "$src/index" "$work/index"
 port=18778
 "$bin" --data-dir "$work" serve --engine offline --listen 127.0.0.1:$port 2>"$work/serve.log" &

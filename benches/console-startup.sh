@@ -5,22 +5,11 @@
 #   - peak RSS with 10,000 alerts loaded and drawn.
 # Usage: benches/console-startup.sh [DATA_DIR]   (DATA_DIR must hold an index: `soc-copilot ingest`)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 data="${1:-${SOC_COPILOT_DATA_DIR:?pass a data dir with an index}}"
-bin=target/release/soc-copilot
-[ -x "$bin" ] || cargo build --release
-work=$(mktemp -d)
+source "$(dirname "$0")/common.sh"
 trap 'tmux -L socbench kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# 10,000 alerts: the sample queue's generic-shape alerts with fresh ids.
-python3 - "$work/10k.ndjson" <<'PY'
-import json, sys
-src = [json.loads(l) for l in open("data/queue/sample-queue.ndjson") if '"alert_id"' in l]
-with open(sys.argv[1], "w") as out:
-    for i in range(10000):
-        a = dict(src[i % len(src)]); a["alert_id"] = f"bench-{i:05d}"
-        out.write(json.dumps(a) + "\n")
-PY
+python3 benches/make-alerts.py 10000 "$work/10k.ndjson" bench
 
 run() { # $1 = label, rest = args
   local label=$1; shift

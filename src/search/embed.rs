@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -66,8 +66,8 @@ pub struct Embedder {
 /// to the newer; when the newer fills up, the older is dropped. Bounded at `2 * half`
 /// entries with O(1) work per lookup.
 pub(crate) struct RecentVectors {
-    newer: HashMap<String, Arc<[f32]>>,
-    older: HashMap<String, Arc<[f32]>>,
+    newer: HashMap<String, Vec<f32>>,
+    older: HashMap<String, Vec<f32>>,
     half: usize,
 }
 
@@ -80,7 +80,7 @@ impl RecentVectors {
         }
     }
 
-    pub(crate) fn get(&mut self, text: &str) -> Option<Arc<[f32]>> {
+    pub(crate) fn get(&mut self, text: &str) -> Option<Vec<f32>> {
         if let Some(v) = self.newer.get(text) {
             return Some(v.clone());
         }
@@ -89,7 +89,7 @@ impl RecentVectors {
         Some(v)
     }
 
-    pub(crate) fn insert(&mut self, text: String, v: Arc<[f32]>) {
+    pub(crate) fn insert(&mut self, text: String, v: Vec<f32>) {
         if self.newer.len() >= self.half && !self.newer.contains_key(&text) {
             self.older = std::mem::take(&mut self.newer);
         }
@@ -223,14 +223,13 @@ impl Embedder {
     /// One query's vector; a text embedded recently is answered from memory.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         if let Some(v) = self.recent_lock()?.get(text) {
-            return Ok(v.to_vec());
+            return Ok(v);
         }
         let v = self
             .embed(&[text.to_string()], 1)?
             .pop()
             .ok_or_else(|| EmbedError::Inference("no vector returned".into()))?;
-        self.recent_lock()?
-            .insert(text.to_string(), v.as_slice().into());
+        self.recent_lock()?.insert(text.to_string(), v.clone());
         Ok(v)
     }
 
@@ -278,8 +277,8 @@ pub fn discover(config: &crate::config::Config, data_dir: &Path) -> Result<Embed
 mod tests {
     use super::*;
 
-    fn v(x: f32) -> Arc<[f32]> {
-        vec![x, 0.0].into()
+    fn v(x: f32) -> Vec<f32> {
+        vec![x, 0.0]
     }
 
     #[test]
