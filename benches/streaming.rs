@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
             }],
             max_tokens: 10,
             temperature: 0.0,
+            ..ChatRequest::default()
         });
         // message_start's usage arrives first.
         while let Some(ev) = rx.recv().await {

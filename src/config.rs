@@ -80,6 +80,10 @@ pub struct ProviderConfig {
     pub model: String,
     pub base_url: String,
     pub api_key: Option<Secret>,
+    /// OpenAI-compatible servers only: ask for output constrained to the verdict's JSON
+    /// schema (`response_format`), which llama.cpp server, vLLM and Ollama accept.
+    #[serde(default)]
+    pub json_schema: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -170,6 +174,14 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Bearer token every route but /health requires. Env: SOC_COPILOT_API_TOKEN.
     pub token: Option<Secret>,
+    /// Alerts pushed to `POST /alerts` under `serve` at or above this severity are triaged
+    /// by the intake workers: `all`, `off`, or a severity.
+    #[serde(default = "all")]
+    pub auto_triage: String,
+}
+
+fn all() -> String {
+    "all".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

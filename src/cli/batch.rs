@@ -3,21 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Mutex, mpsc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use soc_copilot::alert::load::LoadedAlert;
 use soc_copilot::alert::load_paths;
-use soc_copilot::llm::select::Engine;
-use soc_copilot::search::KnowledgeBase;
-use soc_copilot::store::Store;
-use soc_copilot::triage::model::triage_with_model;
-use soc_copilot::triage::{TriageParams, Verdict, triage_offline};
+use soc_copilot::store::StorePool;
+use soc_copilot::triage::events::Quiet;
+use soc_copilot::triage::{Engine, Pipeline, Request, Verdict};
 
 use super::Context;
 
@@ -39,43 +38,32 @@ enum Done {
     Failed(String),
 }
 
-fn stored_verdict(store: &Store, key: &str) -> Option<serde_json::Value> {
+/// The verdict stored for an alert already triaged, for `--resume`.
+fn stored_verdict(stores: &StorePool, key: &str) -> Option<serde_json::Value> {
+    let store = stores.get().ok()?;
+    if !store.has_completed_triage(key).unwrap_or(false) {
+        return None;
+    }
     let row = store.alert_by_key(key).ok()??.row;
     let t = store.latest_complete_triage_for(row).ok()??;
     serde_json::from_str(t.verdict_json.as_deref()?).ok()
 }
 
-fn one(
-    kb: &KnowledgeBase,
-    store: &mut Store,
-    engine: Option<&Engine>,
-    rt: &tokio::runtime::Handle,
-    alert: &LoadedAlert,
-    params: &TriageParams,
-    resume: bool,
-) -> Done {
-    if resume
-        && store.has_completed_triage(&alert.alert.id).unwrap_or(false)
-        && let Some(v) = stored_verdict(store, &alert.alert.id)
-    {
-        return Done::Resumed(Box::new(v));
-    }
-    let r = match engine {
-        None => triage_offline(kb, store, alert, params),
-        Some(e) => {
-            let mut quiet = |_: &str| {};
-            rt.block_on(triage_with_model(
-                e.provider.as_ref(),
-                &e.settings,
-                kb,
-                store,
-                alert,
-                params,
-                &mut quiet,
-            ))
+async fn one(pipeline: &Pipeline, alert: LoadedAlert, resume: bool) -> Done {
+    if resume {
+        let (stores, key) = (pipeline.stores.clone(), alert.alert.id.clone());
+        let stored = tokio::task::spawn_blocking(move || stored_verdict(&stores, &key))
+            .await
+            .ok()
+            .flatten();
+        if let Some(v) = stored {
+            return Done::Resumed(Box::new(v));
         }
-    };
-    match r {
+    }
+    match pipeline
+        .run(Request::new(Arc::new(alert)), &mut Quiet)
+        .await
+    {
         Ok(o) => Done::Triaged {
             tokens: (o.provenance.input_tokens, o.provenance.output_tokens),
             cost: o.provenance.cost_usd,
@@ -85,7 +73,7 @@ fn one(
     }
 }
 
-pub fn run(ctx: &Context, engine: Option<Engine>, b: Batch) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, engine: Arc<dyn Engine>, b: Batch) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let loaded = load_paths(std::slice::from_ref(&b.input));
     for e in &loaded.errors {
@@ -95,11 +83,7 @@ pub fn run(ctx: &Context, engine: Option<Engine>, b: Batch) -> anyhow::Result<Ex
     if loaded.alerts.is_empty() {
         anyhow::bail!("no alert could be read from {}", b.input.display());
     }
-    let kb = ctx.open_kb()?;
-    let params = TriageParams {
-        search: ctx.config.search_params(),
-        ..TriageParams::default()
-    };
+    let pipeline = ctx.pipeline(engine)?;
     let total = loaded.alerts.len();
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(total as u64).with_style(
@@ -119,42 +103,18 @@ pub fn run(ctx: &Context, engine: Option<Engine>, b: Batch) -> anyhow::Result<Ex
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let handle = rt.handle().clone();
-    let work = Mutex::new(loaded.alerts.into_iter().enumerate());
-    let (tx, rx) = mpsc::channel::<(usize, String, Done)>();
-    let threads = b.concurrency.clamp(1, 64);
-    let data_dir: &Path = &ctx.data_dir;
-
+    let concurrency = b.concurrency.clamp(1, 64);
+    let ids: Vec<String> = loaded.alerts.iter().map(|a| a.alert.id.clone()).collect();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let (mut failed, mut resumed, mut tokens, mut cost) = (0usize, 0usize, (0u64, 0u64), 0.0f64);
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (kb, work, engine, handle, params) =
-                (&kb, &work, engine.as_ref(), &handle, &params);
-            scope.spawn(move || {
-                let mut store = match Store::open_in(data_dir) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return;
-                    }
-                };
-                loop {
-                    let next = work.lock().ok().and_then(|mut w| w.next());
-                    let Some((i, alert)) = next else { break };
-                    let done = one(kb, &mut store, engine, handle, &alert, params, b.resume);
-                    if tx.send((i, alert.alert.id.clone(), done)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        // Results arrive in any order; lines go out in input order.
-        let mut pending: BTreeMap<usize, String> = BTreeMap::new();
-        let mut next = 0usize;
-        for (i, id, done) in rx {
+    rt.block_on(async {
+        // `buffered` runs `concurrency` alerts at once and yields results in input order.
+        let mut results = futures_util::stream::iter(loaded.alerts)
+            .map(|a| one(&pipeline, a, b.resume))
+            .buffered(concurrency)
+            .enumerate();
+        while let Some((i, done)) = results.next().await {
+            let id = ids[i].clone();
             let line = match done {
                 Done::Triaged {
                     verdict,
@@ -186,14 +146,10 @@ pub fn run(ctx: &Context, engine: Option<Engine>, b: Batch) -> anyhow::Result<Ex
                     serde_json::json!({ "alert_id": id, "error": e }).to_string()
                 }
             };
-            pending.insert(i, line);
-            while let Some(l) = pending.remove(&next) {
-                writeln!(out, "{l}")?;
-                next += 1;
-            }
+            writeln!(out, "{line}")?;
             bar.inc(1);
         }
-        Ok(())
+        Ok::<_, anyhow::Error>(())
     })?;
     out.flush()?;
     bar.finish_and_clear();

@@ -99,6 +99,27 @@ impl Context {
         Ok(kb)
     }
 
+    /// The triage pipeline every triage front end runs: the knowledge base, the store, the
+    /// selected engine and the configured retrieval.
+    pub fn pipeline(
+        &self,
+        engine: Arc<dyn soc_copilot::triage::Engine>,
+    ) -> anyhow::Result<soc_copilot::triage::Pipeline> {
+        Ok(soc_copilot::triage::Pipeline {
+            kb: Arc::new(self.open_kb()?),
+            stores: Arc::new(soc_copilot::store::StorePool::new(self.data_dir.clone())),
+            engine,
+            params: self.triage_params(),
+        })
+    }
+
+    pub fn triage_params(&self) -> soc_copilot::triage::TriageParams {
+        soc_copilot::triage::TriageParams {
+            search: self.config.search_params(),
+            ..Default::default()
+        }
+    }
+
     /// Opens the knowledge base for a search mode; `dense` without embeddings is an error
     /// rather than a silent fall-back, since the caller asked for that retriever by name.
     pub fn open_kb_for(&self, mode: soc_copilot::search::Mode) -> anyhow::Result<KnowledgeBase> {

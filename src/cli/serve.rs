@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use soc_copilot::llm::select::{EngineChoice, select};
-use soc_copilot::server::{self, AppState, Limits};
-use soc_copilot::triage::TriageParams;
+use soc_copilot::alert::load::LoadedAlert;
+use soc_copilot::server::{self, AppState, IntakeSink, Limits};
+use soc_copilot::triage::intake::{self, AutoTriage};
+use soc_copilot::triage::select::{EngineChoice, select};
 
 use super::Context;
 
@@ -54,21 +55,42 @@ pub fn limits(ctx: &Context) -> Limits {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let addr = listen_addr(ctx, args.listen.as_deref())?;
-    let engine = select(&ctx.config, args.engine)?;
-    let kb = Arc::new(ctx.open_kb()?);
-    let (_kb_tx, kb_rx) = tokio::sync::watch::channel(Some(Ok(kb)));
+    let policy = AutoTriage::parse(&ctx.config.server.auto_triage)
+        .map_err(|e| anyhow::anyhow!("[server] auto_triage = {e}"))?;
+    let pipeline = ctx.pipeline(select(&ctx.config, args.engine)?)?;
+    let limits = limits(ctx);
+    // Alerts accepted but not triaged when the last process stopped (even by kill -9).
+    let backlog: Vec<LoadedAlert> = pipeline
+        .stores
+        .get()?
+        .recover_intake()?
+        .into_iter()
+        .map(|a| LoadedAlert {
+            alert: a.alert,
+            raw: a.raw,
+            origin: "intake (recovered after a restart)".into(),
+        })
+        .collect();
+    if !backlog.is_empty() {
+        eprintln!(
+            "{} alerts accepted before the last stop were not triaged; triaging them now",
+            backlog.len()
+        );
+    }
+    let (intake_tx, intake_rx) = tokio::sync::mpsc::channel(limits.queue_depth.max(1));
+    let (_kb_tx, kb_rx) = tokio::sync::watch::channel(Some(Ok(pipeline.kb.clone())));
     let state = Arc::new(AppState::new(
         kb_rx,
-        engine,
-        TriageParams {
-            search: ctx.config.search_params(),
-            ..TriageParams::default()
-        },
+        pipeline.engine.clone(),
+        pipeline.params,
         ctx.data_dir.clone(),
-        limits(ctx),
+        limits,
         ctx.config.server.token.clone(),
         super::review::analyst_name(ctx),
-        None,
+        Some(IntakeSink {
+            tx: intake_tx,
+            triages: Some(policy),
+        }),
     ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,7 +110,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         );
         tracing::info!(%bound, "listening");
+        let workers = tokio::spawn(intake::work(
+            pipeline,
+            backlog,
+            intake_rx,
+            limits.concurrency,
+        ));
         server::serve(listener, state, server::shutdown_signal()).await?;
+        // The server (and with it the intake sender) is gone: queued alerts stay queued in
+        // the store and are triaged after the next start; runs in flight close as cancelled.
+        workers.abort();
+        let _ = workers.await;
         eprintln!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;

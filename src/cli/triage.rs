@@ -1,13 +1,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use soc_copilot::alert::load_paths;
-pub use soc_copilot::llm::select::EngineChoice;
-use soc_copilot::llm::select::select;
-use soc_copilot::store::Store;
-use soc_copilot::triage::model::triage_with_model;
-use soc_copilot::triage::{TriageOutcome, TriageParams, Verdict, triage_offline};
+pub use soc_copilot::triage::select::EngineChoice;
+use soc_copilot::triage::select::select;
+use soc_copilot::triage::{Event, Request, TriageOutcome, Verdict};
 
 use super::Context;
 
@@ -57,40 +56,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if loaded.alerts.is_empty() {
         anyhow::bail!("no alert could be read from {:?}", args.inputs);
     }
-    let engine = select(&ctx.config, args.engine)?;
-    let kb = ctx.open_kb()?;
-    let mut store = Store::open_in(&ctx.data_dir)?;
-    let params = TriageParams {
-        search: ctx.config.search_params(),
-        ..Default::default()
-    };
+    let pipeline = ctx.pipeline(select(&ctx.config, args.engine)?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut stdout = std::io::stdout().lock();
     let mut failed = 0;
-    for l in &loaded.alerts {
+    for l in loaded.alerts {
         eprintln!("── {} ({})", l.alert.title, l.origin);
-        let result: Result<TriageOutcome, _> = match &engine {
-            Some(e) => {
-                let mut echo = |t: &str| {
-                    eprint!("{t}");
-                    let _ = std::io::stderr().flush();
-                };
-                runtime.block_on(triage_with_model(
-                    e.provider.as_ref(),
-                    &e.settings,
-                    &kb,
-                    &mut store,
-                    l,
-                    &params,
-                    &mut echo,
-                ))
-            }
-            None => triage_offline(&kb, &mut store, l, &params)
-                .inspect(|o| eprintln!("{}", o.verdict.reasoning)),
+        let origin = l.origin.clone();
+        let mut echo = |e: Event| {
+            let mut err = std::io::stderr().lock();
+            let _ = match e {
+                Event::Text(t) => write!(err, "{t}"),
+                Event::Warning(w) => write!(err, "\n[{w}]\n"),
+                _ => Ok(()),
+            };
+            let _ = err.flush();
         };
-        match result {
+        match runtime.block_on(pipeline.run(Request::new(Arc::new(l)), &mut echo)) {
             Ok(outcome) => {
                 eprintln!();
                 if args.json {
@@ -101,7 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("\nerror: {}: {e}", l.origin);
+                eprintln!("\nerror: {origin}: {e}");
             }
         }
     }

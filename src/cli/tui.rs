@@ -2,7 +2,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use soc_copilot::llm::select::EngineChoice;
+use soc_copilot::server::Embedded;
+use soc_copilot::triage::select::EngineChoice;
+use soc_copilot::tui::app::{ApiLink, StartApi};
 use soc_copilot::tui::{ExitAfter, Options};
 
 use super::Context;
@@ -32,16 +34,7 @@ pub fn run(ctx: Context, args: Args, started: Instant) -> anyhow::Result<ExitCod
         );
     }
     let api = match &args.listen {
-        Some(l) => {
-            let addr = super::serve::listen_addr(&ctx, Some(l))?;
-            let listener = std::net::TcpListener::bind(addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            Some(soc_copilot::tui::app::Api {
-                listener,
-                limits: super::serve::limits(&ctx),
-                token: ctx.config.server.token.clone(),
-            })
-        }
+        Some(l) => Some(api_in_console(&ctx, l)?),
         None => None,
     };
     soc_copilot::tui::run(Options {
@@ -54,4 +47,25 @@ pub fn run(ctx: Context, args: Args, started: Instant) -> anyhow::Result<ExitCod
         started,
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTP API inside the console: bound now (so a busy port fails before the terminal is
+/// taken over), started on the console's runtime, handing pushed alerts to the console
+/// through a bounded channel.
+fn api_in_console(ctx: &Context, listen: &str) -> anyhow::Result<StartApi> {
+    let addr = super::serve::listen_addr(ctx, Some(listen))?;
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let api = Embedded {
+        listener,
+        limits: super::serve::limits(ctx),
+        token: ctx.config.server.token.clone(),
+        analyst: super::review::analyst_name(ctx),
+        data_dir: ctx.data_dir.clone(),
+        params: ctx.triage_params(),
+    };
+    Ok(Box::new(move |kb, engine| {
+        let (addr, intake) = api.start(kb, engine)?;
+        Ok(ApiLink { addr, intake })
+    }))
 }

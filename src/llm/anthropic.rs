@@ -42,7 +42,7 @@ impl Wire for AnthropicWire {
     }
 
     fn request(&self, http: &reqwest::Client, req: &ChatRequest) -> reqwest::RequestBuilder {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
@@ -50,6 +50,16 @@ impl Wire for AnthropicWire {
             "messages": req.messages,
             "stream": true,
         });
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+                .collect();
+        }
+        if let Some(name) = &req.tool_choice {
+            body["tool_choice"] = json!({"type": "tool", "name": name});
+        }
         http.post(format!(
             "{}/v1/messages",
             self.base_url.trim_end_matches('/')
@@ -151,6 +161,10 @@ impl Wire for AnthropicWire {
             }
             _ => Vec::new(),
         }
+    }
+
+    fn forces_tools(&self) -> bool {
+        true
     }
 
     fn error_body(&self, body: &str) -> (String, String) {

@@ -31,6 +31,21 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub max_tokens: u32,
     pub temperature: f32,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Forces a call of the tool with this name (its input is then schema-valid JSON).
+    pub tool_choice: Option<String>,
+    /// Asks for output constrained to this JSON schema where the wire format supports it
+    /// (OpenAI-compatible `response_format`); ignored by the others.
+    pub response_schema: Option<serde_json::Value>,
+}
+
+/// A tool offered to the model: a name, what it is for, and the JSON schema of its input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -93,6 +108,10 @@ pub trait Provider: Send + Sync {
     fn engine(&self) -> &'static str;
     fn model(&self) -> &str;
     fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent>;
+    /// Whether `tool_choice` reliably forces a tool call (and so schema-valid output).
+    fn forces_tools(&self) -> bool {
+        false
+    }
 }
 
 /// The provider-specific half: how to build the HTTP request and read its events.
@@ -104,6 +123,10 @@ pub trait Wire: Send + Sync + 'static {
     fn on_event(&self, ev: &SseEvent, state: &mut Self::State) -> Vec<StreamEvent>;
     /// `(kind, message)` from an error response body.
     fn error_body(&self, body: &str) -> (String, String);
+    /// Whether `tool_choice` reliably forces a tool call on this API.
+    fn forces_tools(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +175,10 @@ impl<W: Wire> Provider for WireProvider<W> {
 
     fn stream(&self, request: ChatRequest) -> mpsc::Receiver<StreamEvent> {
         spawn_stream(self.wire.clone(), self.http.clone(), request, self.opts)
+    }
+
+    fn forces_tools(&self) -> bool {
+        self.wire.forces_tools()
     }
 }
 
@@ -300,6 +327,8 @@ fn without_url(e: &reqwest::Error) -> String {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Collected {
     pub text: String,
+    /// The input JSON of each tool call, in order.
+    pub tool_inputs: Vec<String>,
     pub usage: Usage,
     pub stop_reason: Option<String>,
     pub error: Option<LlmError>,
@@ -314,7 +343,7 @@ pub async fn collect(mut rx: mpsc::Receiver<StreamEvent>) -> Collected {
                 c.usage.input_tokens = c.usage.input_tokens.max(u.input_tokens);
                 c.usage.output_tokens = c.usage.output_tokens.max(u.output_tokens);
             }
-            StreamEvent::ToolUse { .. } => {}
+            StreamEvent::ToolUse { input_json, .. } => c.tool_inputs.push(input_json),
             StreamEvent::Done { stop_reason } => {
                 c.stop_reason = stop_reason;
                 break;

@@ -4,9 +4,11 @@ pub mod anthropic;
 pub mod client;
 pub mod openai;
 pub mod retry;
-pub mod select;
+pub mod settings;
 pub mod sse;
 
 pub use client::{
-    ChatRequest, Collected, LlmError, Message, Provider, Role, StreamEvent, Usage, collect,
+    ChatRequest, Collected, LlmError, Message, Provider, Role, StreamEvent, ToolSpec, Usage,
+    collect,
 };
+pub use settings::ModelSettings;

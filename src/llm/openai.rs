@@ -18,6 +18,22 @@ pub struct OpenAiWire {
 pub struct State {
     usage: Usage,
     stop_reason: Option<String>,
+    /// Tool calls by index as they stream: (id, name, accumulated arguments).
+    tools: std::collections::BTreeMap<u64, (String, String, String)>,
+}
+
+impl State {
+    /// Streamed tool calls end with the message: hand them over, in index order.
+    fn finish_tools(&mut self) -> Vec<StreamEvent> {
+        std::mem::take(&mut self.tools)
+            .into_values()
+            .map(|(id, name, input_json)| StreamEvent::ToolUse {
+                id,
+                name,
+                input_json,
+            })
+            .collect()
+    }
 }
 
 impl Wire for OpenAiWire {
@@ -36,7 +52,7 @@ impl Wire for OpenAiWire {
             };
             messages.push(json!({"role": role, "content": m.content}));
         }
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": messages,
             "max_tokens": req.max_tokens,
@@ -44,6 +60,23 @@ impl Wire for OpenAiWire {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.input_schema}})
+                })
+                .collect();
+        }
+        if let Some(name) = &req.tool_choice {
+            body["tool_choice"] = json!({"type": "function", "function": {"name": name}});
+        }
+        if let Some(schema) = &req.response_schema {
+            body["response_format"] = json!({"type": "json_schema",
+                "json_schema": {"name": "verdict", "schema": schema}});
+        }
         let mut b = http
             .post(format!(
                 "{}/v1/chat/completions",
@@ -59,12 +92,12 @@ impl Wire for OpenAiWire {
     fn on_event(&self, ev: &SseEvent, st: &mut State) -> Vec<StreamEvent> {
         let provider = "openai";
         if ev.data.trim() == "[DONE]" {
-            return vec![
-                StreamEvent::Usage(st.usage),
-                StreamEvent::Done {
-                    stop_reason: st.stop_reason.take(),
-                },
-            ];
+            let mut out = st.finish_tools();
+            out.push(StreamEvent::Usage(st.usage));
+            out.push(StreamEvent::Done {
+                stop_reason: st.stop_reason.take(),
+            });
+            return out;
         }
         let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
             return vec![StreamEvent::Error(LlmError::Protocol {
@@ -86,6 +119,23 @@ impl Wire for OpenAiWire {
                 && !t.is_empty()
             {
                 out.push(StreamEvent::Text(t.to_string()));
+            }
+            for call in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let index = call["index"].as_u64().unwrap_or(0);
+                let entry = st.tools.entry(index).or_default();
+                if let Some(id) = call["id"].as_str() {
+                    entry.0 = id.to_string();
+                }
+                if let Some(name) = call["function"]["name"].as_str() {
+                    entry.1.push_str(name);
+                }
+                if let Some(args) = call["function"]["arguments"].as_str() {
+                    entry.2.push_str(args);
+                }
             }
             if let Some(r) = choice["finish_reason"].as_str() {
                 st.stop_reason = Some(r.to_string());

@@ -9,7 +9,9 @@ pub mod kb;
 pub mod query;
 pub mod schema;
 pub mod searcher;
+pub mod slot;
 pub mod vectors;
 
 pub use kb::{Hit, KnowledgeBase, Mode, SearchParams, Why};
 pub use query::build as build_query;
+pub use slot::KbSlot;

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use state::{AppState, Intake, KbSlot, Limits};
+pub use state::{AppState, IntakeSink, Limits};
 
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -36,6 +36,51 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(from_fn(auth::json_errors))
         .layer(from_fn(auth::access_log));
     api.with_state(state)
+}
+
+/// The API run inside another program (the console): bound by the caller, started on the
+/// caller's runtime, handing every alert pushed to `POST /alerts` to the returned channel.
+pub struct Embedded {
+    pub listener: std::net::TcpListener,
+    pub limits: Limits,
+    pub token: Option<crate::config::Secret>,
+    pub analyst: String,
+    pub data_dir: std::path::PathBuf,
+    pub params: crate::triage::TriageParams,
+}
+
+impl Embedded {
+    /// Serves until the runtime stops; returns the address and the intake channel.
+    pub fn start(
+        self,
+        kb: tokio::sync::watch::Receiver<crate::search::KbSlot>,
+        engine: Arc<dyn crate::triage::Engine>,
+    ) -> std::io::Result<(
+        String,
+        tokio::sync::mpsc::Receiver<crate::triage::intake::Intake>,
+    )> {
+        self.listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let addr = listener.local_addr()?.to_string();
+        let (tx, intake) = tokio::sync::mpsc::channel(self.limits.queue_depth.max(1));
+        let state = Arc::new(AppState::new(
+            kb,
+            engine,
+            self.params,
+            self.data_dir,
+            self.limits,
+            self.token,
+            self.analyst,
+            Some(IntakeSink { tx, triages: None }),
+        ));
+        tokio::spawn(async move {
+            if let Err(e) = serve(listener, state, std::future::pending::<()>()).await {
+                tracing::error!("the API stopped: {e}");
+            }
+        });
+        tracing::info!(%addr, "API listening inside the console");
+        Ok((addr, intake))
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -8,24 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::alert::load::LoadedAlert;
 use crate::config::Secret;
-use crate::llm::select::Engine;
-use crate::search::KnowledgeBase;
-use crate::store::{Store, StoreError};
-use crate::triage::TriageParams;
+use crate::search::{KbSlot, KnowledgeBase};
+use crate::store::StorePool;
+use crate::triage::intake::{AutoTriage, Intake};
+use crate::triage::{Engine, Pipeline, TriageParams};
 
 use super::error::ApiError;
-
-/// The knowledge base once opened (or why it could not be); `None` while it loads.
-pub type KbSlot = Option<Result<Arc<KnowledgeBase>, String>>;
-
-/// Alerts pushed in through `POST /alerts`, for a console running the API.
-#[derive(Debug)]
-pub struct Intake {
-    pub alerts: Vec<LoadedAlert>,
-    pub source: String,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -37,71 +26,25 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
-/// Store connections reused across requests (opening one runs the migration check).
-pub struct StorePool {
-    dir: PathBuf,
-    idle: Mutex<Vec<Store>>,
-}
-
-pub struct Pooled<'a> {
-    pool: &'a StorePool,
-    store: Option<Store>,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Store;
-    fn deref(&self) -> &Store {
-        // Present from creation until drop.
-        #[allow(clippy::expect_used)]
-        self.store.as_ref().expect("pooled store")
-    }
-}
-
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Store {
-        #[allow(clippy::expect_used)]
-        self.store.as_mut().expect("pooled store")
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let (Some(s), Ok(mut idle)) = (self.store.take(), self.pool.idle.lock()) {
-            idle.push(s);
-        }
-    }
-}
-
-impl StorePool {
-    pub fn new(dir: PathBuf) -> StorePool {
-        StorePool {
-            dir,
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let store = match reused {
-            Some(s) => s,
-            None => Store::open_in(&self.dir)?,
-        };
-        Ok(Pooled {
-            pool: self,
-            store: Some(store),
-        })
-    }
+/// Where `POST /alerts` sends what it accepted. The composition root wires the receiver:
+/// `serve` runs the intake workers on it, the console shows the alerts.
+#[derive(Clone)]
+pub struct IntakeSink {
+    pub tx: mpsc::Sender<Intake>,
+    /// Which alerts the receiver triages (they are queued, and recovered after a restart);
+    /// `None`: the receiver gets every alert and decides for itself (the console).
+    pub triages: Option<AutoTriage>,
 }
 
 pub struct AppState {
     pub kb: watch::Receiver<KbSlot>,
-    pub engine: Option<Engine>,
+    pub engine: Arc<dyn Engine>,
     pub params: TriageParams,
-    pub stores: StorePool,
+    pub stores: Arc<StorePool>,
     pub limits: Limits,
     pub token: Option<Secret>,
     pub analyst: String,
-    pub intake: Option<mpsc::UnboundedSender<Intake>>,
+    pub intake: Option<IntakeSink>,
     pub(super) permits: Semaphore,
     pub(super) in_flight: AtomicUsize,
     pub(super) store_ok: Mutex<Option<(Instant, bool)>>,
@@ -120,19 +63,19 @@ impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kb: watch::Receiver<KbSlot>,
-        engine: Option<Engine>,
+        engine: Arc<dyn Engine>,
         params: TriageParams,
         data_dir: PathBuf,
         limits: Limits,
         token: Option<Secret>,
         analyst: String,
-        intake: Option<mpsc::UnboundedSender<Intake>>,
+        intake: Option<IntakeSink>,
     ) -> AppState {
         AppState {
             kb,
             engine,
             params,
-            stores: StorePool::new(data_dir),
+            stores: Arc::new(StorePool::new(data_dir)),
             permits: Semaphore::new(limits.concurrency.max(1)),
             limits,
             token: token.filter(|t| !t.0.is_empty()),
@@ -171,14 +114,22 @@ impl AppState {
         Ok(guard)
     }
 
+    /// The triage pipeline, or 503 while the knowledge base loads.
+    pub fn pipeline(&self) -> Result<Pipeline, ApiError> {
+        Ok(Pipeline {
+            kb: self.kb()?,
+            stores: self.stores.clone(),
+            engine: self.engine.clone(),
+            params: self.params,
+        })
+    }
+
     pub fn engine_name(&self) -> &str {
-        self.engine
-            .as_ref()
-            .map_or("offline", |e| e.provider.engine())
+        self.engine.name()
     }
 
     pub fn model(&self) -> Option<String> {
-        self.engine.as_ref().map(|e| e.provider.model().to_string())
+        self.engine.model().map(str::to_string)
     }
 
     /// Whether the store answers, checked at most once a second.

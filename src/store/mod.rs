@@ -5,7 +5,9 @@ pub mod accuracy;
 pub mod alerts;
 pub mod chats;
 pub mod feedback;
+pub mod intake;
 pub mod notes;
+pub mod pool;
 pub mod similar;
 pub mod triages;
 
@@ -17,6 +19,7 @@ use rusqlite::Connection;
 pub use accuracy::Accuracy;
 pub use alerts::StoredAlert;
 pub use feedback::{Feedback, Thumbs};
+pub use pool::{Pooled, StorePool};
 pub use triages::{NewTriage, TriageRecord, TriageStatus};
 
 pub const DB_FILE: &str = "soc-copilot.db";
@@ -124,6 +127,12 @@ const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL
     );
     CREATE INDEX notes_alert ON notes(alert_id, id);
+    "#,
+    // 3: webhook intake: alerts accepted for triage by `serve` ('queued' until a worker has
+    // run them, then 'done'), or stored only ('held'). Queued ones survive a restart.
+    r#"
+    ALTER TABLE alerts ADD COLUMN intake TEXT CHECK (intake IN ('queued', 'held', 'done'));
+    CREATE INDEX alerts_intake ON alerts(intake) WHERE intake = 'queued';
     "#,
 ];
 

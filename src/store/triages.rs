@@ -124,8 +124,14 @@ impl Store {
     }
 
     /// Records the outcome of a triage started with `start_triage` (or inserts it whole).
-    pub fn finish_triage(&mut self, t: &NewTriage, status: TriageStatus) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Only a run still `running` is updated: a run cancelled meanwhile stays cancelled, and
+    /// `Ok(false)` says the outcome was not recorded.
+    pub fn finish_triage(
+        &mut self,
+        t: &NewTriage,
+        status: TriageStatus,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
             "INSERT INTO triages (id, alert_id, status, engine, model, verdict, confidence, verdict_json, raw_output,
                 error, provenance_json, input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, created_at, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
@@ -133,7 +139,8 @@ impl Store {
                 verdict = excluded.verdict, confidence = excluded.confidence, verdict_json = excluded.verdict_json,
                 raw_output = excluded.raw_output, error = excluded.error, provenance_json = excluded.provenance_json,
                 input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
-                latency_ms = excluded.latency_ms, ttft_ms = excluded.ttft_ms, finished_at = excluded.finished_at",
+                latency_ms = excluded.latency_ms, ttft_ms = excluded.ttft_ms, finished_at = excluded.finished_at
+             WHERE triages.status = 'running'",
             params![
                 t.id,
                 t.alert_row,
@@ -154,7 +161,17 @@ impl Store {
                 now()
             ],
         )?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// Closes one run that is still `running` as cancelled; `Ok(false)` when it had ended.
+    pub fn cancel_triage(&mut self, id: &str, why: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE triages SET status = 'cancelled', error = ?2, finished_at = ?3
+             WHERE id = ?1 AND status = 'running'",
+            params![id, why, now()],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn triage(&self, id: &str) -> Result<Option<TriageRecord>, StoreError> {

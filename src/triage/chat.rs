@@ -7,10 +7,9 @@ use std::fmt::Write as _;
 use crate::alert::Alert;
 use crate::attack::Catalog;
 use crate::attack::markup::{lead, truncate_words};
-use crate::llm::{ChatRequest, Message, Role};
+use crate::llm::{ChatRequest, Message, ModelSettings, Role};
 use crate::search::{Hit, KnowledgeBase, Mode, SearchParams, build_query};
 
-use super::model::ModelSettings;
 use super::prompt::{fenced_alert, new_delimiter};
 use super::verdict::Verdict;
 
@@ -118,6 +117,7 @@ pub fn request(turn: &ChatTurn<'_>, settings: &ModelSettings) -> ChatRequest {
         messages,
         max_tokens: settings.max_tokens,
         temperature: settings.temperature,
+        ..ChatRequest::default()
     }
 }
 

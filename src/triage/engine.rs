@@ -1,18 +1,28 @@
-//! Alert → retrieve → (similar reviewed cases) → verdict → store. The offline path runs
-//! here synchronously; everything an engine produced is recorded, failures included.
+//! What every engine shares: the context gathered for an alert (retrieval, similar reviewed
+//! cases, injection flags, the fence delimiter), the `Engine` trait the offline engine and
+//! the model engines implement, and the store rows a run leaves. `pipeline::Pipeline::run`
+//! is the one entry point that strings these together.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use crate::alert::load::LoadedAlert;
+use crate::llm::{LlmError, Usage};
 use crate::search::{KnowledgeBase, Mode, SearchParams, build_query};
 use crate::store::similar::SimilarCase;
 use crate::store::{NewTriage, Store, StoreError, TriageStatus, new_id};
 
+use super::chat::{ChatTurn, offline_answer};
+use super::events::{Event, Observer};
 use super::injection;
 use super::offline::{self, OfflineInput};
+use super::prompt::{self, Prompt};
 use super::provenance::{Provenance, RetrievedTechnique, sha256_hex};
 use super::rules::RULESET_VERSION;
 use super::verdict::Verdict;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -21,12 +31,25 @@ pub enum EngineError {
     #[error(transparent)]
     Kb(#[from] crate::search::kb::KbError),
     #[error("triage {triage_id} failed: {error}")]
-    Llm {
-        triage_id: String,
-        error: crate::llm::LlmError,
-    },
+    Llm { triage_id: String, error: LlmError },
     #[error("triage {triage_id} failed: {message}")]
     InvalidVerdict { triage_id: String, message: String },
+    #[error("triage {triage_id} was cancelled before it finished")]
+    Cancelled { triage_id: String },
+    #[error("the knowledge base is not available: {0}")]
+    KbUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The model (not this program) failed: a front end may answer 502 rather than 500.
+    pub fn is_engine_failure(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Llm { .. } | EngineError::InvalidVerdict { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,13 +78,18 @@ impl Default for TriageParams {
     }
 }
 
-/// Stores the alert (with its embedding, for similarity) and gathers the context every
-/// engine needs: retrieved techniques, similar reviewed cases, injection flags.
+/// The context every engine gets for one alert: retrieved techniques, similar reviewed
+/// cases, injection flags, and the delimiter that fences the alert in any prompt — chosen
+/// here, once, so the analyst's preview and the request sent are the same text.
+#[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The alert's store row; 0 when only gathered for a preview.
     pub alert_row: i64,
     pub hits: Vec<crate::search::Hit>,
     pub similar: Vec<SimilarCase>,
     pub injection_flags: Vec<String>,
+    pub delimiter: String,
+    embedding: Option<Vec<f32>>,
 }
 
 impl Prepared {
@@ -86,11 +114,14 @@ impl Prepared {
     }
 }
 
-pub fn prepare(
+/// Retrieval, similar cases and injection flags for an alert, without writing anything.
+/// Blocking: embedding, tantivy and SQLite.
+pub fn gather(
     kb: &KnowledgeBase,
-    store: &mut Store,
+    store: &Store,
     loaded: &LoadedAlert,
     params: &TriageParams,
+    delimiter: Option<String>,
 ) -> Result<Prepared, EngineError> {
     let alert = &loaded.alert;
     let q = build_query(alert);
@@ -98,7 +129,6 @@ pub fn prepare(
         Some(e) => e.embed_one(&q.dense_text).ok(),
         None => None,
     };
-    let alert_row = store.upsert_alert(alert, &loaded.raw, embedding.as_deref())?;
     let hits = kb.search_query(
         &q,
         embedding.as_deref(),
@@ -110,52 +140,162 @@ pub fn prepare(
         Some(v) => store.similar_reviewed(v, &alert.id, params.similar_k, 0.5)?,
         None => Vec::new(),
     };
-    let injection_flags = injection::detect(&alert.full_text());
     Ok(Prepared {
-        alert_row,
+        alert_row: 0,
         hits,
         similar,
-        injection_flags,
+        injection_flags: injection::detect(&alert.full_text()),
+        delimiter: delimiter.unwrap_or_else(prompt::new_delimiter),
+        embedding,
     })
 }
 
-/// Triage with the offline engine, recorded in the store.
-pub fn triage_offline(
+/// `gather`, then stores the alert (with its embedding, for similarity later).
+pub fn prepare(
     kb: &KnowledgeBase,
     store: &mut Store,
     loaded: &LoadedAlert,
     params: &TriageParams,
-) -> Result<TriageOutcome, EngineError> {
-    let started = Instant::now();
-    let prepared = prepare(kb, store, loaded, params)?;
-    let triage_id = new_id();
-    store.start_triage(&triage_id, prepared.alert_row, offline::ENGINE, None)?;
-    let mut verdict = offline::triage(&OfflineInput {
-        alert: &loaded.alert,
-        hits: &prepared.hits,
-        similar: &prepared.similar,
-        catalog: &kb.catalog,
-        injection_flags: &prepared.injection_flags,
-    });
-    verdict.triage_id = triage_id.clone();
-    let provenance = Provenance {
-        latency_ms: started.elapsed().as_millis() as u64,
-        ..prepared.provenance(offline::ENGINE, None, sha256_hex(&[RULESET_VERSION]), kb)
-    };
-    record(
-        store,
-        &triage_id,
-        prepared.alert_row,
-        &verdict,
-        &provenance,
-        None,
-    )?;
-    Ok(TriageOutcome {
-        triage_id,
-        alert_row: prepared.alert_row,
-        verdict,
-        provenance,
-    })
+    delimiter: Option<String>,
+) -> Result<Prepared, EngineError> {
+    let mut p = gather(kb, store, loaded, params, delimiter)?;
+    p.alert_row = store.upsert_alert(&loaded.alert, &loaded.raw, p.embedding.as_deref())?;
+    Ok(p)
+}
+
+/// What an engine is given for one decision.
+pub struct DecideInput<'a> {
+    pub kb: &'a KnowledgeBase,
+    pub alert: &'a LoadedAlert,
+    pub prepared: &'a Prepared,
+    pub started: Instant,
+}
+
+/// What an engine decided, or why it could not, with what it cost.
+pub struct Decision {
+    pub verdict: Result<Verdict, EngineFailure>,
+    /// The model's raw text (both turns when repaired), kept with the run.
+    pub raw: Option<String>,
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub ttft_ms: Option<u64>,
+    /// What was sent; its hash goes into the provenance.
+    pub prompt: Option<Prompt>,
+}
+
+#[derive(Debug, Clone)]
+pub enum EngineFailure {
+    Llm(LlmError),
+    Invalid(String),
+}
+
+/// A follow-up answer: what arrived, and the error that cut it off, if one did.
+pub struct ChatAnswer {
+    pub text: String,
+    pub usage: Usage,
+    pub error: Option<String>,
+}
+
+/// An engine: the offline rules, or a model behind a provider. Front ends never ask which.
+pub trait Engine: Send + Sync {
+    /// `offline`, `anthropic`, `openai`.
+    fn name(&self) -> &'static str;
+    fn model(&self) -> Option<&str>;
+    /// `offline`, or `anthropic · claude-sonnet-4-5`.
+    fn label(&self) -> String {
+        match self.model() {
+            Some(m) => format!("{} · {m}", self.name()),
+            None => self.name().to_string(),
+        }
+    }
+    /// Exactly what this engine would send for a prepared alert; `None` when nothing leaves
+    /// the machine.
+    fn outbound(&self, kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Option<Prompt>;
+    /// Decides, reporting reasoning text and warnings to `obs` as they come.
+    fn decide<'a>(
+        &'a self,
+        input: DecideInput<'a>,
+        obs: &'a mut dyn Observer,
+    ) -> BoxFuture<'a, Decision>;
+    /// Answers a follow-up question, streaming the answer's text to `on_text`.
+    fn answer<'a>(
+        &'a self,
+        turn: ChatTurn<'a>,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, ChatAnswer>;
+}
+
+/// The deterministic engine: rules, retrieval and analyst precedent; never a model.
+pub struct OfflineEngine;
+
+impl OfflineEngine {
+    /// The offline verdict; pure CPU over the prepared context (regexes and lookups).
+    pub fn verdict(kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Verdict {
+        offline::triage(&OfflineInput {
+            alert: &alert.alert,
+            hits: &p.hits,
+            similar: &p.similar,
+            catalog: &kb.catalog,
+            injection_flags: &p.injection_flags,
+        })
+    }
+}
+
+impl Engine for OfflineEngine {
+    fn name(&self) -> &'static str {
+        offline::ENGINE
+    }
+
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
+    fn outbound(&self, _: &KnowledgeBase, _: &LoadedAlert, _: &Prepared) -> Option<Prompt> {
+        None
+    }
+
+    fn decide<'a>(
+        &'a self,
+        input: DecideInput<'a>,
+        obs: &'a mut dyn Observer,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let verdict = OfflineEngine::verdict(input.kb, input.alert, input.prepared);
+            obs.event(Event::Text(verdict.reasoning.clone()));
+            Decision {
+                verdict: Ok(verdict),
+                raw: None,
+                usage: Usage::default(),
+                cost_usd: 0.0,
+                ttft_ms: None,
+                prompt: None,
+            }
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        turn: ChatTurn<'a>,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, ChatAnswer> {
+        Box::pin(async move {
+            let text = offline_answer(&turn);
+            on_text(&text);
+            ChatAnswer {
+                text,
+                usage: Usage::default(),
+                error: None,
+            }
+        })
+    }
+}
+
+/// The prompt hash recorded for a decision: the prompt sent, or the offline rule set.
+pub fn prompt_hash(d: &Decision) -> String {
+    match &d.prompt {
+        Some(p) => p.hash.clone(),
+        None => sha256_hex(&[RULESET_VERSION]),
+    }
 }
 
 /// The store row for a triage: a verdict when it completed, an error when it failed.
@@ -186,23 +326,72 @@ pub(crate) fn triage_row(
     }
 }
 
-/// Writes a finished triage; `raw_output` is the model text when there was one.
+/// Writes the end of a run: the verdict, or the failure with the raw text. A run cancelled
+/// meanwhile is left as it is and reported as `Cancelled`.
 pub fn record(
     store: &mut Store,
     triage_id: &str,
     alert_row: i64,
-    verdict: &Verdict,
     provenance: &Provenance,
+    outcome: Result<&Verdict, &str>,
     raw_output: Option<&str>,
 ) -> Result<(), EngineError> {
-    let row = triage_row(
-        triage_id,
-        alert_row,
-        provenance,
-        Some(verdict),
-        raw_output,
+    let (row, status) = match outcome {
+        Ok(v) => (
+            triage_row(triage_id, alert_row, provenance, Some(v), raw_output, None),
+            TriageStatus::Complete,
+        ),
+        Err(e) => (
+            triage_row(
+                triage_id,
+                alert_row,
+                provenance,
+                None,
+                raw_output,
+                Some(e.to_string()),
+            ),
+            TriageStatus::Failed,
+        ),
+    };
+    if store.finish_triage(&row, status)? {
+        Ok(())
+    } else {
+        Err(EngineError::Cancelled {
+            triage_id: triage_id.into(),
+        })
+    }
+}
+
+/// The offline engine's whole run on the calling thread, through the same stages as
+/// `Pipeline::run` (prepare, start, decide, record). For benches and synchronous tests.
+pub fn triage_offline(
+    kb: &KnowledgeBase,
+    store: &mut Store,
+    loaded: &LoadedAlert,
+    params: &TriageParams,
+) -> Result<TriageOutcome, EngineError> {
+    let started = Instant::now();
+    let prepared = prepare(kb, store, loaded, params, None)?;
+    let triage_id = new_id();
+    store.start_triage(&triage_id, prepared.alert_row, offline::ENGINE, None)?;
+    let mut verdict = OfflineEngine::verdict(kb, loaded, &prepared);
+    verdict.triage_id = triage_id.clone();
+    let provenance = Provenance {
+        latency_ms: started.elapsed().as_millis() as u64,
+        ..prepared.provenance(offline::ENGINE, None, sha256_hex(&[RULESET_VERSION]), kb)
+    };
+    record(
+        store,
+        &triage_id,
+        prepared.alert_row,
+        &provenance,
+        Ok(&verdict),
         None,
-    );
-    store.finish_triage(&row, TriageStatus::Complete)?;
-    Ok(())
+    )?;
+    Ok(TriageOutcome {
+        triage_id,
+        alert_row: prepared.alert_row,
+        verdict,
+        provenance,
+    })
 }

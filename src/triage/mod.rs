@@ -1,14 +1,22 @@
 //! Triage: from an alert and its retrieved context to a validated, recorded verdict.
+//! `pipeline::Pipeline::run` is the single entry point every front end calls.
 
 pub mod chat;
+pub mod coerce;
 pub mod engine;
+pub mod events;
 pub mod injection;
+pub mod intake;
 pub mod model;
 pub mod offline;
+pub mod pipeline;
 pub mod prompt;
 pub mod provenance;
 pub mod rules;
+pub mod select;
 pub mod verdict;
 
-pub use engine::{TriageOutcome, TriageParams, triage_offline};
+pub use engine::{Engine, EngineError, OfflineEngine, TriageOutcome, TriageParams, triage_offline};
+pub use events::{Event, Observer};
+pub use pipeline::{Pipeline, Request};
 pub use verdict::{Level, Verdict};

@@ -69,8 +69,8 @@ pub fn build(
     catalog: &Catalog,
     similar: &[SimilarCase],
     injection_flags: &[String],
+    delimiter: &str,
 ) -> Prompt {
-    let delimiter = new_delimiter();
     let mut u = String::new();
 
     u.push_str("## ATT&CK context (retrieved for this alert)\n\n");
@@ -117,14 +117,14 @@ pub fn build(
     }
 
     u.push('\n');
-    u.push_str(&fenced_alert(alert, injection_flags, &delimiter));
+    u.push_str(&fenced_alert(alert, injection_flags, delimiter));
     u.push_str("\n\nTriage this alert.");
 
     let hash = sha256_hex(&[SYSTEM, &u]);
     Prompt {
         system: SYSTEM.to_string(),
         user: u,
-        delimiter,
+        delimiter: delimiter.to_string(),
         hash,
     }
 }

@@ -142,68 +142,18 @@ pub struct Verdict {
     pub engine: String,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum VerdictError {
-    #[error("no JSON object found in the model output")]
-    NoJson,
-    #[error("the verdict JSON does not match the schema: {0}")]
-    Schema(String),
-    #[error("confidence {0} is outside 0–1")]
-    Confidence(f64),
-}
-
-/// The verdict JSON in model output: the last ```json fence, else the last balanced
-/// top-level `{…}` that parses.
-pub fn extract_json(text: &str) -> Option<&str> {
-    if let Some(start) = text.rfind("```json") {
-        let body = &text[start + 7..];
-        if let Some(end) = body.find("```") {
-            return Some(body[..end].trim());
-        }
-    }
-    let bytes = text.as_bytes();
-    let mut end = bytes.len();
-    while let Some(close) = text[..end].rfind('}') {
-        // Walk back to the `{` that balances this `}` (strings are rare enough in verdicts
-        // that a plain depth count with a string-state check is enough).
-        let mut depth = 0i32;
-        let mut in_str = false;
-        let mut i = close + 1;
-        while i > 0 {
-            i -= 1;
-            let c = bytes[i];
-            if c == b'"' && (i == 0 || bytes[i - 1] != b'\\') {
-                in_str = !in_str;
-            } else if !in_str && c == b'}' {
-                depth += 1;
-            } else if !in_str && c == b'{' {
-                depth -= 1;
-                if depth == 0 {
-                    let candidate = &text[i..=close];
-                    if serde_json::from_str::<serde_json::Value>(candidate).is_ok() {
-                        return Some(candidate);
-                    }
-                    break;
-                }
-            }
-        }
-        end = close;
-    }
-    None
-}
-
-/// Parses and validates a verdict: strict types, confidence in range, technique ids
-/// checked against the catalog (revoked ids remapped, unknown ones removed), and ids
-/// outside the retrieved context marked. Problems that can be repaired become warnings.
-pub fn validate(
-    json: &str,
-    catalog: &Catalog,
-    context_ids: &[String],
-) -> Result<Verdict, VerdictError> {
-    let mut v: Verdict =
-        serde_json::from_str(json).map_err(|e| VerdictError::Schema(e.to_string()))?;
+/// Checks a verdict (already coerced to the schema) against the catalog: revoked ids
+/// remapped, unknown ones removed, ids outside the retrieved context marked, confidence
+/// kept in 0–1. Every repair becomes a warning on the verdict.
+pub fn validate(mut v: Verdict, catalog: &Catalog, context_ids: &[String]) -> Verdict {
     if !(0.0..=1.0).contains(&v.confidence) || v.confidence.is_nan() {
-        return Err(VerdictError::Confidence(v.confidence));
+        v.warnings
+            .push(format!("confidence {} was outside 0–1", v.confidence));
+        v.confidence = if v.confidence.is_nan() {
+            0.5
+        } else {
+            v.confidence.clamp(0.0, 1.0)
+        };
     }
     let mut kept: Vec<MatchedTechnique> = Vec::new();
     for mut t in std::mem::take(&mut v.matched_techniques) {
@@ -245,25 +195,12 @@ pub fn validate(
             step.technique = catalog.resolve(&id).technique().map(|t| t.id.clone());
         }
     }
-    Ok(v)
+    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn extracts_fenced_or_trailing_json() {
-        let fenced = "thinking…\n```json\n{\"a\": 1}\n```\nbye";
-        assert_eq!(extract_json(fenced), Some("{\"a\": 1}"));
-        let bare =
-            "reasoning {not json} more text {\"verdict\": \"LOW\", \"x\": {\"y\": \"}\"}} tail";
-        assert_eq!(
-            extract_json(bare),
-            Some("{\"verdict\": \"LOW\", \"x\": {\"y\": \"}\"}}")
-        );
-        assert_eq!(extract_json("no json here"), None);
-    }
 
     #[test]
     fn level_parses_case_insensitively() {

@@ -10,8 +10,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::llm::select::{EngineChoice, select};
+use crate::search::KbSlot;
 use crate::triage::TriageParams;
+use crate::triage::intake::Intake;
+use crate::triage::select::{EngineChoice, select};
 
 use super::action::Action;
 use super::console::Console;
@@ -28,15 +30,26 @@ pub enum ExitAfter {
     Loaded,
 }
 
-/// The HTTP API run inside the console (`tui --listen`): alerts a SIEM pushes appear live.
-pub struct Api {
-    pub listener: std::net::TcpListener,
-    pub limits: crate::server::Limits,
-    pub token: Option<crate::config::Secret>,
+/// What the console gets back from starting the API inside it (`tui --listen`): its
+/// address, and the channel on which alerts a SIEM pushes arrive.
+pub struct ApiLink {
+    pub addr: String,
+    pub intake: mpsc::Receiver<Intake>,
 }
 
+/// Starts the HTTP API on the console's runtime, given the knowledge base as it loads and
+/// the engine. The composition root (the CLI) supplies it, so the console never reaches
+/// into the server: alerts come in only through the returned channel.
+pub type StartApi = Box<
+    dyn FnOnce(
+            tokio::sync::watch::Receiver<KbSlot>,
+            std::sync::Arc<dyn crate::triage::Engine>,
+        ) -> anyhow::Result<ApiLink>
+        + Send,
+>;
+
 pub struct Options {
-    pub api: Option<Api>,
+    pub api: Option<StartApi>,
     pub inputs: Vec<PathBuf>,
     pub config: Config,
     pub data_dir: PathBuf,
@@ -78,9 +91,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         Source::Paths(inputs)
     };
-    let label = engine
-        .as_ref()
-        .map_or_else(|| "offline".to_string(), |e| e.label());
+    let label = engine.label();
     let cfg = WorkerConfig {
         params: TriageParams {
             search: opts.config.search_params(),
@@ -125,53 +136,25 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the HTTP API on this runtime; pushed alerts become `AlertsArrived` actions.
-pub fn start_api(
-    api: Api,
-    cfg: WorkerConfig,
-    kb: tokio::sync::watch::Receiver<crate::server::KbSlot>,
-    tx: mpsc::UnboundedSender<Action>,
-    stop: tokio::sync::oneshot::Receiver<()>,
-) -> anyhow::Result<String> {
-    use std::sync::Arc;
-    api.listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(api.listener)?;
-    let addr = listener.local_addr()?.to_string();
-    let (intake_tx, mut intake_rx) = mpsc::unbounded_channel::<crate::server::Intake>();
-    let state = Arc::new(crate::server::AppState::new(
-        kb,
-        cfg.engine.clone(),
-        cfg.params,
-        cfg.data_dir.clone(),
-        api.limits,
-        api.token,
-        analyst_name(&cfg.config),
-        Some(intake_tx),
-    ));
+/// Alerts pushed through the API become `AlertsArrived` actions; what arrived together is
+/// handed over together.
+pub fn forward_intake(mut intake: mpsc::Receiver<Intake>, tx: mpsc::Sender<Action>) {
     tokio::spawn(async move {
-        let stopped = async {
-            let _ = stop.await;
-        };
-        if let Err(e) = crate::server::serve(listener, state, stopped).await {
-            tracing::error!("the API stopped: {e}");
-        }
-    });
-    tokio::spawn(async move {
-        while let Some(i) = intake_rx.recv().await {
-            let items = super::state::LoadedItem::fresh(i.alerts);
-            if tx
-                .send(Action::AlertsArrived {
-                    items,
-                    source: i.source,
-                })
-                .is_err()
-            {
+        while let Some(first) = intake.recv().await {
+            let mut alerts = vec![first.alert];
+            while let Ok(more) = intake.try_recv() {
+                alerts.push(more.alert);
+            }
+            let items = super::state::LoadedItem::fresh(alerts);
+            let arrived = Action::AlertsArrived {
+                items,
+                source: first.source,
+            };
+            if tx.send(arrived).await.is_err() {
                 break;
             }
         }
     });
-    tracing::info!(%addr, "API listening inside the console");
-    Ok(addr)
 }
 
 /// Resident memory now and at its peak, from /proc (Linux; empty elsewhere).
@@ -209,16 +192,15 @@ async fn drive(
     source: Source,
     mut opts: Options,
 ) -> anyhow::Result<Option<String>> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let api_cfg = cfg.clone();
+    let (tx, mut rx) = mpsc::channel::<Action>(super::workers::ACTION_QUEUE);
+    let engine = cfg.engine.clone();
     let mut workers = Workers::new(cfg, tx.clone(), tokio::runtime::Handle::current());
     workers.load(source);
     workers.open_kb();
-    // Stops the API when the console quits.
-    let (_stop_api, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    if let Some(api) = opts.api.take() {
-        let addr = start_api(api, api_cfg, workers.kb_watch(), tx.clone(), stop_rx)?;
-        console.state.api = Some(addr);
+    if let Some(start) = opts.api.take() {
+        let link = start(workers.kb_watch(), engine)?;
+        forward_intake(link.intake, tx.clone());
+        console.state.api = Some(link.addr);
     }
     term.draw(|f| console.draw(f))?;
     console.state.dirty = false;

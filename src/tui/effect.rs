@@ -16,6 +16,8 @@ pub enum Effect {
         item: ItemId,
         run: RunId,
         alert: Arc<LoadedAlert>,
+        /// The alert's fence delimiter, as the preview showed it.
+        delimiter: String,
     },
     /// Stop a run; `alert_key` names the alert whose open store rows get closed.
     Cancel {
@@ -50,6 +52,8 @@ pub enum Effect {
         alert: Arc<LoadedAlert>,
         /// The prompt a model triage of this alert already sent, if any.
         sent: Option<SentPrompt>,
+        /// The alert's fence delimiter: a preview of a request not yet sent uses it too.
+        delimiter: String,
     },
     Export {
         item: ItemId,

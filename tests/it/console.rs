@@ -11,17 +11,18 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use soc_copilot::alert::load_paths;
 use soc_copilot::config::Config;
+use soc_copilot::llm::ModelSettings;
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
-use soc_copilot::llm::select::Engine;
 use soc_copilot::store::Store;
 use soc_copilot::store::accuracy::{Accuracy, CalibrationBucket, Rate};
 use soc_copilot::store::feedback::Thumbs;
-use soc_copilot::triage::model::ModelSettings;
+use soc_copilot::triage::model::ModelEngine;
 use soc_copilot::triage::provenance::{Provenance, RetrievedTechnique};
 use soc_copilot::triage::verdict::{
     ChainStep, Escalation, Evidence, InvestigationQuery, MatchedTechnique,
 };
+use soc_copilot::triage::{Engine, OfflineEngine};
 use soc_copilot::triage::{Level, TriageOutcome, TriageParams, Verdict};
 use soc_copilot::tui::keymap::Keymap;
 use soc_copilot::tui::state::{KbState, LoadedItem, PreviewDoc, State, TechniqueDetail};
@@ -412,7 +413,7 @@ fn verdict_json() -> String {
 async fn pump(
     c: &mut Console,
     w: &mut Workers,
-    rx: &mut mpsc::UnboundedReceiver<Action>,
+    rx: &mut mpsc::Receiver<Action>,
     what: &str,
     done: impl Fn(&State) -> bool,
 ) {
@@ -465,26 +466,18 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
         reqwest::Client::new(),
         DriveOptions::default(),
     );
-    let engine = Engine {
-        provider: Arc::new(provider),
-        settings: ModelSettings {
-            max_tokens: 1024,
-            temperature: 0.2,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-        },
-    };
+    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
     let mut config = Config::defaults();
     config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
     let cfg = WorkerConfig {
         config,
         data_dir: dir.path().to_path_buf(),
-        engine: Some(engine.clone()),
+        engine: engine.clone(),
         params: TriageParams::default(),
         concurrency: 2,
         export_dir: dir.path().join("exports"),
     };
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
     let mut c = Console::new(
         State::new(&engine.label(), "tester"),
@@ -573,9 +566,9 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
     );
 
     // A new session over the same store shows the verdict, the thumbs and the chat again.
-    let (tx2, mut rx2) = mpsc::unbounded_channel();
+    let (tx2, mut rx2) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut cfg2 = w_config(dir.path());
-    cfg2.engine = None;
+    cfg2.engine = Arc::new(OfflineEngine);
     let w2 = Workers::new(cfg2, tx2, tokio::runtime::Handle::current());
     w2.load(Source::Paths(vec![repo().join("data/queue")]));
     let Some(Action::QueueLoaded { items, .. }) = rx2.recv().await else {
@@ -587,11 +580,21 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
     assert_eq!(first.chat.len(), 2);
 }
 
+fn settings() -> ModelSettings {
+    ModelSettings {
+        max_tokens: 1024,
+        temperature: 0.2,
+        input_per_mtok: 3.0,
+        output_per_mtok: 15.0,
+        json_schema: false,
+    }
+}
+
 fn w_config(dir: &std::path::Path) -> WorkerConfig {
     WorkerConfig {
         config: Config::defaults(),
         data_dir: dir.to_path_buf(),
-        engine: None,
+        engine: Arc::new(OfflineEngine),
         params: TriageParams::default(),
         concurrency: 2,
         export_dir: dir.join("exports"),
@@ -604,7 +607,7 @@ async fn offline_chat_cancel_and_export_through_the_workers() {
     ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
     let mut cfg = w_config(dir.path());
     cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
     let mut c = Console::new(
         State::new("offline", "tester"),
@@ -695,16 +698,8 @@ async fn esc_cancels_the_stream_closes_the_connection_and_the_store_row() {
     );
     let mut cfg = w_config(dir.path());
     cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    cfg.engine = Some(Engine {
-        provider: Arc::new(provider),
-        settings: ModelSettings {
-            max_tokens: 1024,
-            temperature: 0.2,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-        },
-    });
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
     let mut c = Console::new(
         State::new("anthropic", "tester"),
@@ -796,7 +791,7 @@ async fn first_run_builds_the_knowledge_base_with_progress() {
     let mut cfg = w_config(dir.path());
     cfg.config.paths.attack_bundle = Some(fixture_bundle().display().to_string());
     cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
     let mut c = Console::new(
         State::new("offline", "tester"),
@@ -838,7 +833,7 @@ async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
     ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
     let mut cfg = w_config(dir.path());
     cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg.clone(), tx.clone(), tokio::runtime::Handle::current());
     let mut c = Console::new(
         State::new("offline", "tester"),
@@ -854,10 +849,8 @@ async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
     .await;
     let before = c.state.items.len();
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (_stop, stop_rx) = tokio::sync::oneshot::channel();
-    let api = soc_copilot::tui::app::Api {
-        listener,
+    let api = soc_copilot::server::Embedded {
+        listener: std::net::TcpListener::bind("127.0.0.1:0").expect("bind"),
         limits: soc_copilot::server::Limits {
             concurrency: 2,
             queue_depth: 8,
@@ -865,8 +858,12 @@ async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
             request_timeout: Duration::from_secs(30),
         },
         token: None,
+        analyst: "tester".into(),
+        data_dir: dir.path().to_path_buf(),
+        params: TriageParams::default(),
     };
-    let addr = soc_copilot::tui::app::start_api(api, cfg, w.kb_watch(), tx, stop_rx).expect("api");
+    let (addr, intake) = api.start(w.kb_watch(), cfg.engine.clone()).expect("api");
+    soc_copilot::tui::app::forward_intake(intake, tx);
     let body =
         std::fs::read(repo().join("data/webhooks/elastic-webhook-connector.json")).expect("sample");
     let low = br#"{"alert_id": "wh-low", "severity": "low", "title": "Printer driver installed"}"#

@@ -43,6 +43,7 @@ fn request() -> ChatRequest {
         }],
         max_tokens: 512,
         temperature: 0.2,
+        ..ChatRequest::default()
     }
 }
 

@@ -2,26 +2,31 @@
 //! malformed one repaired in one round trip, one that stays malformed, invented and revoked
 //! technique ids, a prompt-injection attempt, and an API error — all recorded.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use soc_copilot::alert::load::LoadedAlert;
 use soc_copilot::alert::parse::from_json;
+use soc_copilot::llm::ModelSettings;
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
 use soc_copilot::llm::retry::RetryPolicy;
 use soc_copilot::search::KnowledgeBase;
 use soc_copilot::search::ingest::locate;
-use soc_copilot::store::{Store, TriageStatus};
+use soc_copilot::store::{Store, StorePool, TriageStatus};
 use soc_copilot::triage::engine::EngineError;
-use soc_copilot::triage::model::{ModelSettings, triage_with_model};
-use soc_copilot::triage::{Level, TriageOutcome, TriageParams};
+use soc_copilot::triage::model::ModelEngine;
+use soc_copilot::triage::{Event, Level, Pipeline, Request, TriageOutcome, TriageParams};
 
 use crate::common::{fixture_bundle, ingest_into};
-use crate::support::llm::{LlmServer, Reply, anthropic_error, anthropic_stream};
+use crate::support::llm::{
+    LlmServer, Reply, anthropic_error, anthropic_stream, anthropic_tool_use,
+};
 
 struct Setup {
     _dir: tempfile::TempDir,
-    kb: KnowledgeBase,
+    kb: Arc<KnowledgeBase>,
+    stores: Arc<StorePool>,
     store: Store,
 }
 
@@ -32,9 +37,10 @@ fn setup() -> Setup {
         dir.path(),
         Err("no model in this test".into()),
     );
-    let kb = KnowledgeBase::open(&locate(dir.path()), None).expect("kb");
+    let kb = Arc::new(KnowledgeBase::open(&locate(dir.path()), None).expect("kb"));
     let store = Store::open_in(dir.path()).expect("store");
     Setup {
+        stores: Arc::new(StorePool::new(dir.path().to_path_buf())),
         _dir: dir,
         kb,
         store,
@@ -83,11 +89,7 @@ fn answer(json: &str) -> String {
     )
 }
 
-async fn run(
-    s: &mut Setup,
-    server: &LlmServer,
-    a: &LoadedAlert,
-) -> (Result<TriageOutcome, EngineError>, String) {
+fn pipeline(s: &Setup, server: &LlmServer) -> Pipeline {
     let opts = DriveOptions {
         retry: RetryPolicy {
             max_retries: 1,
@@ -108,20 +110,43 @@ async fn run(
         temperature: 0.2,
         input_per_mtok: 3.0,
         output_per_mtok: 15.0,
+        json_schema: false,
     };
-    let mut streamed = String::new();
-    let mut echo = |t: &str| streamed.push_str(t);
-    let out = triage_with_model(
-        &provider,
-        &settings,
-        &s.kb,
-        &mut s.store,
-        a,
-        &TriageParams::default(),
-        &mut echo,
-    )
-    .await;
+    Pipeline {
+        kb: s.kb.clone(),
+        stores: s.stores.clone(),
+        engine: Arc::new(ModelEngine::new(Arc::new(provider), settings)),
+        params: TriageParams::default(),
+    }
+}
+
+/// Runs one triage through the pipeline; returns its result, the streamed text and the
+/// warnings reported while it ran.
+async fn run(
+    s: &mut Setup,
+    server: &LlmServer,
+    a: &LoadedAlert,
+) -> (Result<TriageOutcome, EngineError>, String) {
+    let (out, streamed, _) = run_events(s, server, a).await;
     (out, streamed)
+}
+
+async fn run_events(
+    s: &mut Setup,
+    server: &LlmServer,
+    a: &LoadedAlert,
+) -> (Result<TriageOutcome, EngineError>, String, Vec<String>) {
+    let mut streamed = String::new();
+    let mut warnings = Vec::new();
+    let mut obs = |e: Event| match e {
+        Event::Text(t) => streamed.push_str(&t),
+        Event::Warning(w) => warnings.push(w),
+        _ => {}
+    };
+    let out = pipeline(s, server)
+        .run(Request::new(Arc::new(a.clone())), &mut obs)
+        .await;
+    (out, streamed, warnings)
 }
 
 #[tokio::test]
@@ -181,30 +206,47 @@ async fn a_good_verdict_is_validated_costed_and_stored() {
 async fn malformed_json_gets_one_repair_round_trip() {
     let mut s = setup();
     let broken = "{\"verdict\": \"HIGH\", \"confidence\": 0.8, \"reasoning\": \"cut off";
+    let repaired = verdict_json(&["T1059.001"]);
+    let (a, b) = repaired.split_at(repaired.len() / 2);
     let server = LlmServer::start(vec![
         Reply::sse(&answer(broken)),
-        Reply::sse(&answer(&verdict_json(&["T1059.001"]))),
+        Reply::sse_split(
+            &anthropic_tool_use("submit_verdict", &[a, b], 1200, 300),
+            17,
+        ),
     ])
     .await;
-    let (out, streamed) = run(&mut s, &server, &alert("x")).await;
+    let (out, _, warnings) = run_events(&mut s, &server, &alert("x")).await;
     let out = out.expect("repaired");
     assert_eq!(out.verdict.verdict, Level::High);
-    assert!(streamed.contains("asking the model to repair it"));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("asking the model to repair it")),
+        "{warnings:?}"
+    );
     let reqs = server.recorded();
     assert_eq!(reqs.len(), 2);
+    let first: serde_json::Value = serde_json::from_str(&reqs[0].body).expect("json");
     let second: serde_json::Value = serde_json::from_str(&reqs[1].body).expect("json");
-    let roles: Vec<&str> = second["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["role"].as_str())
-        .collect();
-    assert_eq!(roles, ["user", "assistant", "user"]);
+    // The repair sends only the failed answer and the schema, not the conversation again.
+    let messages = second["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1);
+    let repair = messages[0]["content"].as_str().expect("text");
+    assert!(repair.contains("cut off") && repair.contains("\"confidence\""));
     assert!(
-        second["messages"][2]["content"]
-            .as_str()
-            .is_some_and(|c| c.contains("could not be used"))
+        !repair.contains("## ATT&CK context"),
+        "no retrieved context resent"
     );
+    assert!(!repair.contains("<<ALERT-"), "the alert is not sent again");
+    assert_ne!(
+        first["system"], second["system"],
+        "nor the analyst system prompt"
+    );
+    // Anthropic: the answer is forced through the submit_verdict tool.
+    assert_eq!(second["tool_choice"]["name"], "submit_verdict");
+    assert_eq!(second["tools"][0]["name"], "submit_verdict");
+    assert!(second["tools"][0]["input_schema"]["properties"]["verdict"].is_object());
     assert_eq!(out.provenance.input_tokens, 2400, "both calls are counted");
 }
 
@@ -345,7 +387,12 @@ async fn the_cli_streams_reasoning_to_stderr_and_never_shows_the_key() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("verdict json");
     assert_eq!(v["engine"], "anthropic");
     assert!(!stdout.contains(key) && !stderr.contains(key));
-    let log = std::fs::read_to_string(dir.path().join("logs/soc-copilot.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.path().join("logs/soc-copilot.log"))
+        .expect("the run wrote its log file");
+    assert!(
+        log.contains("triage finished") && log.contains("anthropic"),
+        "the log has the run in it:\n{log}"
+    );
     assert!(!log.contains(key), "the key is not logged");
     let db = std::fs::read(dir.path().join("soc-copilot.db")).expect("db");
     assert!(
@@ -367,4 +414,104 @@ async fn the_cli_streams_reasoning_to_stderr_and_never_shows_the_key() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("set ANTHROPIC_API_KEY"));
+}
+
+/// The verdict shape the product's first contract showed, as a model copying it answers.
+const SEED_ANSWER: &str = r#"{"verdict": "HIGH", "confidence": 0.85, "matched_techniques": ["T1059.001", "T1003.001"], "attack_chain": "Execution (T1059.001) → Credential Access (T1003.001)", "reasoning": "Word spawned an encoded PowerShell command.", "recommended_actions": ["Isolate FIN-WS-04", "Reset the user's credentials"], "false_positive_indicators": ["Signed internal macro"], "investigation_queries": ["process_name:powershell.exe AND parent_process_name:winword.exe"]}"#;
+
+#[tokio::test]
+async fn the_seed_contract_shape_is_taken_with_warnings_not_repaired() {
+    let mut s = setup();
+    let server = LlmServer::start(vec![Reply::sse(&anthropic_stream(
+        &[
+            "Looks like a macro dropper.\n\n```json\n",
+            SEED_ANSWER,
+            "\n```\nHope this helps!",
+        ],
+        900,
+        200,
+    ))])
+    .await;
+    let (out, _, warnings) = run_events(&mut s, &server, &alert("x")).await;
+    let v = out.expect("coerced, not failed").verdict;
+    assert_eq!(server.recorded().len(), 1, "no repair round trip");
+    assert_eq!(v.verdict, Level::High);
+    assert!((v.confidence - 0.85).abs() < 1e-9);
+    let ids: Vec<&str> = v.matched_techniques.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["T1059.001", "T1003.001"]);
+    assert_eq!(
+        v.matched_techniques[0].name, "PowerShell",
+        "names from the KB"
+    );
+    assert_eq!(v.attack_chain.len(), 2);
+    assert_eq!(v.attack_chain[1].technique.as_deref(), Some("T1003.001"));
+    assert_eq!(v.investigation_queries.len(), 1);
+    assert_eq!(v.investigation_queries[0].language, "Lucene");
+    for field in [
+        "matched_techniques",
+        "attack_chain",
+        "investigation_queries",
+    ] {
+        assert!(
+            v.warnings.iter().any(|w| w.contains(field)),
+            "a warning names {field}: {:?}",
+            v.warnings
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains(field)),
+            "reported as it ran"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_is_closed_and_a_late_result_cannot_overwrite_it() {
+    let mut s = setup();
+    let server = LlmServer::start(vec![Reply::Pinging]).await;
+    let p = pipeline(&s, &server);
+    let a = alert("x");
+    let task = tokio::spawn(async move {
+        p.run(
+            Request::new(Arc::new(a)),
+            &mut soc_copilot::triage::events::Quiet,
+        )
+        .await
+    });
+    let running = loop {
+        let t = s.store.recent_triages(1).expect("read");
+        if let Some(t) = t.into_iter().next() {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(running.status, TriageStatus::Running);
+    task.abort();
+    assert!(task.await.is_err(), "aborted");
+    let mut closed = None;
+    for _ in 0..100 {
+        let t = s.store.triage(&running.id).expect("read").expect("row");
+        if t.status != TriageStatus::Running {
+            closed = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed = closed.expect("the dropped run was closed");
+    assert_eq!(closed.status, TriageStatus::Cancelled);
+    // A result that arrives after the cancel is not recorded over it.
+    let late = soc_copilot::store::NewTriage {
+        id: running.id.clone(),
+        alert_row: running.alert_row,
+        engine: "anthropic".into(),
+        verdict: Some("HIGH".into()),
+        ..Default::default()
+    };
+    assert!(
+        !s.store
+            .finish_triage(&late, TriageStatus::Complete)
+            .expect("write")
+    );
+    let after = s.store.triage(&running.id).expect("read").expect("row");
+    assert_eq!(after.status, TriageStatus::Cancelled);
+    assert_eq!(after.verdict, None);
 }

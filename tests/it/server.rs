@@ -6,15 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use soc_copilot::alert::load::LoadedAlert;
+use soc_copilot::llm::ModelSettings;
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
-use soc_copilot::llm::select::Engine;
+use soc_copilot::search::KbSlot;
 use soc_copilot::search::KnowledgeBase;
 use soc_copilot::search::ingest::locate;
-use soc_copilot::server::{self, AppState, Intake, KbSlot, Limits};
+use soc_copilot::server::{self, AppState, IntakeSink, Limits};
 use soc_copilot::store::Store;
+use soc_copilot::store::StorePool;
+use soc_copilot::triage::Pipeline;
 use soc_copilot::triage::TriageParams;
-use soc_copilot::triage::model::ModelSettings;
+use soc_copilot::triage::intake::{self, AutoTriage, Intake};
+use soc_copilot::triage::model::ModelEngine;
+use soc_copilot::triage::{Engine, OfflineEngine};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::common::{fixture_bundle, ingest_into, repo};
@@ -26,22 +32,28 @@ struct Api {
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
-    intake: mpsc::UnboundedReceiver<Intake>,
+    /// The intake channel, when no worker pool consumes it (the console's case).
+    intake: mpsc::Receiver<Intake>,
     _kb: watch::Sender<KbSlot>,
 }
 
 struct Opts {
     token: Option<&'static str>,
-    engine: Option<Engine>,
+    engine: Arc<dyn Engine>,
     limits: Limits,
     kb_ready: bool,
+    /// `serve`'s intake: the policy, and whether its worker pool runs (on what the store
+    /// recovers first). `None`: alerts go to the channel, as in the console.
+    triages: Option<(AutoTriage, bool)>,
+    /// A data dir prepared by the test (a store left by an earlier process).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
         Opts {
             token: None,
-            engine: None,
+            engine: Arc::new(OfflineEngine),
             limits: Limits {
                 concurrency: 4,
                 queue_depth: 64,
@@ -49,12 +61,17 @@ impl Default for Opts {
                 request_timeout: Duration::from_secs(30),
             },
             kb_ready: true,
+            triages: None,
+            dir: None,
         }
     }
 }
 
 async fn start(o: Opts) -> Api {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = match o.dir {
+        Some(d) => d,
+        None => tempfile::tempdir().expect("tempdir"),
+    };
     ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
     let slot: KbSlot = if o.kb_ready {
         Some(Ok(Arc::new(
@@ -64,7 +81,29 @@ async fn start(o: Opts) -> Api {
         None
     };
     let (kb_tx, kb_rx) = watch::channel(slot);
-    let (itx, irx) = mpsc::unbounded_channel();
+    let (itx, mut irx) = mpsc::channel(o.limits.queue_depth.max(1));
+    if let Some((_, true)) = o.triages {
+        let pipeline = Pipeline {
+            kb: Arc::new(KnowledgeBase::open(&locate(dir.path()), None).expect("kb")),
+            stores: Arc::new(StorePool::new(dir.path().to_path_buf())),
+            engine: o.engine.clone(),
+            params: TriageParams::default(),
+        };
+        let backlog = Store::open_in(dir.path())
+            .expect("store")
+            .recover_intake()
+            .expect("recover")
+            .into_iter()
+            .map(|a| LoadedAlert {
+                alert: a.alert,
+                raw: a.raw,
+                origin: "recovered".into(),
+            })
+            .collect();
+        let (_, unused) = mpsc::channel(1);
+        let rx = std::mem::replace(&mut irx, unused);
+        tokio::spawn(intake::work(pipeline, backlog, rx, o.limits.concurrency));
+    }
     let state = Arc::new(AppState::new(
         kb_rx,
         o.engine,
@@ -73,7 +112,10 @@ async fn start(o: Opts) -> Api {
         o.limits,
         o.token.map(|t| soc_copilot::config::Secret(t.into())),
         "api-test".into(),
-        Some(itx),
+        Some(IntakeSink {
+            tx: itx,
+            triages: o.triages.map(|(p, _)| p),
+        }),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -391,23 +433,24 @@ async fn not_ready_is_503_and_a_full_queue_is_429() {
 
     // One slot, no waiting room, and a model that never answers: the second triage is refused.
     let llm = LlmServer::start(vec![Reply::Pinging, Reply::Pinging]).await;
-    let engine = Engine {
-        provider: Arc::new(Anthropic::new(
+    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
+        Arc::new(Anthropic::new(
             &llm.base_url(),
             "sk-ant-x",
             "claude-sonnet-4-5",
             reqwest::Client::new(),
             DriveOptions::default(),
         )),
-        settings: ModelSettings {
+        ModelSettings {
             max_tokens: 512,
             temperature: 0.0,
             input_per_mtok: 3.0,
             output_per_mtok: 15.0,
+            json_schema: false,
         },
-    };
+    ));
     let api = start(Opts {
-        engine: Some(engine),
+        engine,
         limits: Limits {
             concurrency: 1,
             queue_depth: 0,
@@ -481,23 +524,24 @@ async fn streaming_sends_techniques_reasoning_then_the_verdict() {
         40,
     ))])
     .await;
-    let engine = Engine {
-        provider: Arc::new(Anthropic::new(
+    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
+        Arc::new(Anthropic::new(
             &llm.base_url(),
             "sk-ant-x",
             "claude-sonnet-4-5",
             reqwest::Client::new(),
             DriveOptions::default(),
         )),
-        settings: ModelSettings {
+        ModelSettings {
             max_tokens: 512,
             temperature: 0.0,
             input_per_mtok: 3.0,
             output_per_mtok: 15.0,
+            json_schema: false,
         },
-    };
+    ));
     let api = start(Opts {
-        engine: Some(engine),
+        engine,
         ..Opts::default()
     })
     .await;
@@ -557,8 +601,7 @@ async fn webhook_payloads_from_splunk_and_elastic_are_queued() {
     assert_eq!(v["errors"][0]["origin"], "POST /alerts:2");
 
     let first = api.intake.recv().await.expect("intake");
-    assert_eq!(first.alerts.len(), 1);
-    let splunk = &first.alerts[0].alert;
+    let splunk = &first.alert.alert;
     assert_eq!(
         splunk.format, "splunk",
         "read as a Splunk webhook: {splunk:?}"
@@ -566,7 +609,7 @@ async fn webhook_payloads_from_splunk_and_elastic_are_queued() {
     assert_eq!(splunk.host.as_deref(), Some("VPN-GW-01"));
     assert!(splunk.full_text().contains("Excessive Failed Logins"));
     let second = api.intake.recv().await.expect("intake");
-    assert_eq!(second.alerts[0].alert.host.as_deref(), Some("FIN-WS-051"));
+    assert_eq!(second.alert.alert.host.as_deref(), Some("FIN-WS-051"));
     let (_, list) = api.get("/alerts").await;
     assert_eq!(list.as_array().map(Vec::len), Some(5));
 }
@@ -617,23 +660,24 @@ async fn shutdown_lets_a_triage_in_flight_finish_and_be_stored() {
         *delay = Duration::from_millis(150);
     }
     let llm = LlmServer::start(vec![slow]).await;
-    let engine = Engine {
-        provider: Arc::new(Anthropic::new(
+    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
+        Arc::new(Anthropic::new(
             &llm.base_url(),
             "sk-ant-x",
             "claude-sonnet-4-5",
             reqwest::Client::new(),
             DriveOptions::default(),
         )),
-        settings: ModelSettings {
+        ModelSettings {
             max_tokens: 512,
             temperature: 0.0,
             input_per_mtok: 3.0,
             output_per_mtok: 15.0,
+            json_schema: false,
         },
-    };
+    ));
     let mut api = start(Opts {
-        engine: Some(engine),
+        engine,
         ..Opts::default()
     })
     .await;
@@ -661,4 +705,171 @@ async fn shutdown_lets_a_triage_in_flight_finish_and_be_stored() {
     let t = store.recent_triages(5).expect("triages");
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].status, soc_copilot::store::TriageStatus::Complete);
+}
+
+/// Polls `GET /alerts` until every listed alert has left `queued`/`triaging`.
+async fn settled(api: &Api, n: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let (_, list) = api.get("/alerts").await;
+        let list = list.as_array().cloned().unwrap_or_default();
+        if list.len() >= n
+            && list
+                .iter()
+                .all(|a| !matches!(a["status"].as_str(), Some("queued" | "triaging")))
+        {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("intake alerts were not triaged in time");
+}
+
+fn ndjson(ids: &[&str], severity: &str) -> Vec<u8> {
+    ids.iter()
+        .map(|id| {
+            json!({"alert_id": id, "severity": severity, "title": format!("LSASS memory dumped with procdump on {id}"),
+                "description": "procdump.exe -ma lsass.exe C:\\Windows\\Temp\\l.dmp"})
+            .to_string()
+                + "\n"
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn triages_of(dir: &std::path::Path, key: &str) -> Vec<soc_copilot::store::TriageRecord> {
+    let store = Store::open_in(dir).expect("store");
+    store
+        .recent_triages(1000)
+        .expect("triages")
+        .into_iter()
+        .filter(|t| t.alert_key == key)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_triages_what_it_is_sent_exactly_once() {
+    let api = start(Opts {
+        triages: Some((AutoTriage::parse("high").expect("policy"), true)),
+        ..Opts::default()
+    })
+    .await;
+    let (s, v) = api
+        .raw("/alerts", ndjson(&["in-1", "in-2", "in-3"], "critical"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(
+        (v["accepted"].as_u64(), v["queued"].as_u64()),
+        (Some(3), Some(3))
+    );
+    // Below the `auto_triage` severity: stored, listed, not triaged.
+    let (s, v) = api.raw("/alerts", ndjson(&["in-low"], "low")).await;
+    assert_eq!((s, v["queued"].as_u64()), (202, Some(0)), "{v}");
+    // The same keys again, while (or after) they are triaged: acknowledged, not queued.
+    let (s, v) = api
+        .raw("/alerts", ndjson(&["in-1", "in-2", "in-3"], "critical"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["queued"], 0);
+    assert_eq!(v["duplicates"], json!(["in-1", "in-2", "in-3"]));
+
+    let list = settled(&api, 4).await;
+    for a in &list {
+        match a["alert_id"].as_str() {
+            Some("in-low") => assert_eq!(a["status"], "received", "{a}"),
+            _ => {
+                assert_eq!(a["status"], "triaged", "{a}");
+                assert!(a["verdict"].as_str().is_some() && a["triage_id"].as_str().is_some());
+            }
+        }
+    }
+    for key in ["in-1", "in-2", "in-3"] {
+        let t = triages_of(api.dir.path(), key);
+        assert_eq!(t.len(), 1, "{key} triaged exactly once: {t:?}");
+    }
+    assert!(triages_of(api.dir.path(), "in-low").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_intake_queue_answers_429_and_stores_nothing() {
+    let mut limits = Opts::default().limits;
+    limits.queue_depth = 2;
+    // No worker drains the queue: two alerts fill it.
+    let api = start(Opts {
+        limits,
+        triages: Some((AutoTriage::All, false)),
+        ..Opts::default()
+    })
+    .await;
+    let (s, v) = api.raw("/alerts", ndjson(&["q-1", "q-2"], "high")).await;
+    assert_eq!((s, v["queued"].as_u64()), (202, Some(2)), "{v}");
+    let r = api
+        .http
+        .post(format!("{}/alerts", api.base))
+        .header("content-type", "application/json")
+        .body(ndjson(&["q-3"], "high"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(
+        r.headers().get("retry-after").is_some(),
+        "Retry-After is set"
+    );
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(error_code(&body), "queue_full");
+    let (_, list) = api.get("/alerts").await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["alert_id"].as_str())
+        .collect();
+    assert!(
+        !ids.contains(&"q-3"),
+        "the refused alert was not stored: {ids:?}"
+    );
+    assert_eq!(ids.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_left_queued_by_a_killed_process_are_triaged_after_restart() {
+    // What `kill -9` mid-triage leaves: an accepted alert still queued, its run `running`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = Store::open_in(dir.path()).expect("store");
+        let v = json!({"alert_id": "killed-1", "severity": "high", "title": "Shadow copies deleted with vssadmin",
+            "description": "vssadmin.exe delete shadows /all /quiet"});
+        let alert = soc_copilot::alert::parse::from_json(&v);
+        let accepted = store
+            .accept_intake(&[(&alert, &v.to_string(), true)])
+            .expect("accept");
+        let soc_copilot::store::intake::Accepted::New { row } = accepted[0] else {
+            panic!("new alert")
+        };
+        store
+            .start_triage("orphan-run", row, "anthropic", Some("claude-sonnet-4-5"))
+            .expect("start");
+    }
+    let api = start(Opts {
+        triages: Some((AutoTriage::All, true)),
+        dir: Some(dir),
+        ..Opts::default()
+    })
+    .await;
+    let list = settled(&api, 1).await;
+    assert_eq!(list[0]["status"], "triaged", "{list:?}");
+    let runs = triages_of(api.dir.path(), "killed-1");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let orphan = runs.iter().find(|t| t.id == "orphan-run").expect("orphan");
+    assert_eq!(orphan.status, soc_copilot::store::TriageStatus::Cancelled);
+    assert!(
+        orphan
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("abandoned"))
+    );
+    assert!(
+        runs.iter()
+            .any(|t| t.status == soc_copilot::store::TriageStatus::Complete)
+    );
 }

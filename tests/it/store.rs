@@ -57,10 +57,10 @@ fn feedback(
 fn migrations_run_from_empty_and_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open_in(dir.path()).expect("open");
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(store.schema_version().expect("version"), 3);
     drop(store);
     let store = Store::open_in(dir.path()).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(store.schema_version().expect("version"), 3);
     drop(store);
 
     let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw open");

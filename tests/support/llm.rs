@@ -239,6 +239,32 @@ pub fn anthropic_stream(parts: &[&str], input_tokens: u64, output_tokens: u64) -
     s
 }
 
+/// An Anthropic stream whose answer is one `tool_use` block (as `tool_choice` forces), its
+/// input arriving as `input_json_delta` pieces.
+pub fn anthropic_tool_use(
+    name: &str,
+    input_parts: &[&str],
+    input_tokens: u64,
+    output_tokens: u64,
+) -> String {
+    let mut s = format!(
+        "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_02\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{{\"input_tokens\":{input_tokens},\"output_tokens\":1}}}}}}\n\n\
+         event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":{name:?},\"input\":{{}}}}}}\n\n"
+    );
+    for p in input_parts {
+        let partial = serde_json::to_string(p).expect("json string");
+        s.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{partial}}}}}\n\n"
+        ));
+    }
+    s.push_str(&format!(
+        "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":0}}\n\n\
+         event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"tool_use\",\"stop_sequence\":null}},\"usage\":{{\"output_tokens\":{output_tokens}}}}}\n\n\
+         event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+    ));
+    s
+}
+
 /// Anthropic's error body shape.
 pub fn anthropic_error(kind: &str, message: &str) -> String {
     serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()

@@ -13,8 +13,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::alert::load::{LoadError, Loaded, load_reader};
 
+use crate::store::intake::Accepted;
+use crate::triage::intake::Intake;
+
 use super::super::error::{ApiError, ErrorBody};
-use super::super::state::{AppState, Intake};
+use super::super::state::AppState;
 
 /// A Kibana webhook connector whose body template wraps `{{context.alerts}}` sends one
 /// object with the alerts under `context.alerts`; each of them is an alert.
@@ -34,8 +37,13 @@ pub struct IntakeError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntakeResponse {
+    /// Alerts read from the body and taken (new ones stored; duplicates acknowledged).
     pub accepted: usize,
     pub alert_ids: Vec<String>,
+    /// Of those, how many were queued for triage.
+    pub queued: usize,
+    /// Alert ids already known (stored or triaged before): not stored or triaged again.
+    pub duplicates: Vec<String>,
     pub errors: Vec<IntakeError>,
 }
 
@@ -44,10 +52,11 @@ pub struct IntakeResponse {
     path = "/alerts",
     request_body(content = Object, description = "One alert, a JSON array of alerts, or NDJSON; any shape the engine reads", content_type = "application/json"),
     responses(
-        (status = 202, description = "Queued (stored, and shown in a console running the API)", body = IntakeResponse),
+        (status = 202, description = "Accepted: stored and queued for triage (or shown in a console running the API); duplicates acknowledged", body = IntakeResponse),
         (status = 400, description = "Nothing could be read", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody),
+        (status = 429, description = "The intake queue is full; nothing was stored; retry after Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -80,29 +89,70 @@ pub async fn intake(
     }
     let alerts = loaded.alerts;
     let alert_ids: Vec<String> = alerts.iter().map(|a| a.alert.id.clone()).collect();
+    // Room in the queue first: a full queue answers 429 and stores nothing.
+    let mut permits = match &s.intake {
+        Some(sink) => Some(sink.tx.try_reserve_many(alerts.len()).map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue_full",
+                format!(
+                    "the intake queue has no room for {} more alerts; retry after a few seconds",
+                    alerts.len()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let policy = s.intake.as_ref().and_then(|i| i.triages);
     let s2 = s.clone();
-    let alerts = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let (alerts, accepted) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let mut store = s2.stores.get()?;
-        for a in &alerts {
-            store.upsert_alert(&a.alert, &a.raw, None)?;
-        }
-        Ok(alerts)
+        let rows: Vec<_> = alerts
+            .iter()
+            .map(|a| {
+                let queue = policy.is_some_and(|p| p.wants(a.alert.severity));
+                (&a.alert, a.raw.as_str(), queue)
+            })
+            .collect();
+        let accepted = store.accept_intake(&rows)?;
+        Ok((alerts, accepted))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
-    let accepted = alerts.len();
-    if let Some(tx) = &s.intake {
-        let _ = tx.send(Intake {
-            alerts,
-            source: "webhook".into(),
-        });
+    let mut duplicates = Vec::new();
+    let mut queued = 0;
+    for (a, acc) in alerts.into_iter().zip(accepted) {
+        if acc == Accepted::Duplicate {
+            duplicates.push(a.alert.id.clone());
+            continue;
+        }
+        let forward = match s.intake.as_ref().map(|i| i.triages) {
+            Some(Some(p)) => p.wants(a.alert.severity),
+            Some(None) => true,
+            None => false,
+        };
+        if forward && let Some(permit) = permits.as_mut().and_then(Iterator::next) {
+            queued += usize::from(policy.is_some());
+            permit.send(Intake {
+                alert: a,
+                source: "webhook".into(),
+            });
+        }
     }
-    tracing::info!(accepted, "alerts received");
+    let accepted = alert_ids.len();
+    tracing::info!(
+        accepted,
+        queued,
+        duplicates = duplicates.len(),
+        "alerts received"
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(IntakeResponse {
             accepted,
             alert_ids,
+            queued,
+            duplicates,
             errors,
         }),
     ))
@@ -123,6 +173,13 @@ pub struct AlertSummary {
     pub host: Option<String>,
     pub user: Option<String>,
     pub received_at: String,
+    /// `received` (stored only), `queued`, `triaging`, `triaged`, `failed` or `cancelled`.
+    pub status: String,
+    /// The latest triage of the alert, when there is one.
+    pub triage_id: Option<String>,
+    /// Its verdict, once triaged.
+    pub verdict: Option<String>,
+    pub confidence: Option<f64>,
 }
 
 #[utoipa::path(
@@ -151,16 +208,20 @@ pub async fn list(
         let store = s.stores.get()?;
         Ok(Json(
             store
-                .recent_alerts(limit)?
+                .alert_statuses(limit)?
                 .into_iter()
-                .map(|a| AlertSummary {
-                    alert_id: a.alert.id,
-                    title: a.alert.title,
-                    source: a.alert.source,
-                    severity: a.alert.severity.map(|s| s.as_str().to_string()),
-                    host: a.alert.host,
-                    user: a.alert.user,
-                    received_at: a.created_at,
+                .map(|st| AlertSummary {
+                    alert_id: st.alert.alert.id,
+                    title: st.alert.alert.title,
+                    source: st.alert.alert.source,
+                    severity: st.alert.alert.severity.map(|s| s.as_str().to_string()),
+                    host: st.alert.alert.host,
+                    user: st.alert.alert.user,
+                    received_at: st.alert.created_at,
+                    status: st.status,
+                    triage_id: st.triage_id,
+                    verdict: st.verdict,
+                    confidence: st.confidence,
                 })
                 .collect(),
         ))

@@ -10,17 +10,16 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::alert::load::LoadedAlert;
 use crate::alert::parse::{from_json, from_text};
 use crate::search::Hit;
 use crate::store::feedback::Feedback;
-use crate::triage::engine::TriageOutcome;
-use crate::triage::model::{TriageObserver, triage_with_model};
+use crate::triage::engine::{EngineError, TriageOutcome};
+use crate::triage::events::{Event as RunEvent, Observer, Quiet, outbox};
 use crate::triage::provenance::Provenance;
-use crate::triage::{TriageParams, Verdict, triage_offline};
+use crate::triage::{Request, Verdict};
 
 use super::super::error::{ApiError, ErrorBody, from_value, parse_json};
 use super::super::state::AppState;
@@ -71,7 +70,7 @@ impl TriageResponse {
     }
 }
 
-fn to_alert(req: TriageRequest) -> Result<(LoadedAlert, TriageParams), ApiError> {
+fn to_request(req: TriageRequest) -> Result<Request, ApiError> {
     let top_k = match req.top_k {
         None => 8,
         Some(k @ 1..=50) => k as usize,
@@ -106,87 +105,41 @@ fn to_alert(req: TriageRequest) -> Result<(LoadedAlert, TriageParams), ApiError>
             "the alert is over 1 MiB; trim the raw event",
         ));
     }
-    let params = TriageParams {
-        top_k,
-        ..TriageParams::default()
-    };
-    Ok((
-        LoadedAlert {
+    Ok(Request {
+        alert: std::sync::Arc::new(LoadedAlert {
             alert,
             raw,
             origin: "POST /triage".into(),
-        },
-        params,
-    ))
+        }),
+        top_k: Some(top_k),
+        delimiter: None,
+    })
 }
 
-/// Runs one triage with the configured engine, holding a triage slot throughout.
+/// Runs one triage through the pipeline, holding a triage slot throughout.
 async fn run(
     s: Arc<AppState>,
-    alert: LoadedAlert,
-    params: TriageParams,
-    observer: &mut dyn TriageObserver,
+    req: Request,
+    observer: &mut dyn Observer,
 ) -> Result<TriageOutcome, ApiError> {
-    let kb = s.kb()?;
-    let params = TriageParams {
-        search: s.params.search,
-        ..params
-    };
+    let pipeline = s.pipeline()?;
     let _permit = s
         .permits
         .acquire()
         .await
         .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
-    match s.engine.clone() {
-        None => {
-            let s2 = s.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut store = s2.stores.get()?;
-                triage_offline(&kb, &mut store, &alert, &params).map_err(engine_error)
-            })
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-        }
-        Some(e) => {
-            let mut store = s.stores.get()?;
-            triage_with_model(
-                e.provider.as_ref(),
-                &e.settings,
-                &kb,
-                &mut store,
-                &alert,
-                &params,
-                observer,
-            )
-            .await
-            .map_err(engine_error)
-        }
-    }
+    pipeline.run(req, observer).await.map_err(engine_error)
 }
 
-fn engine_error(e: crate::triage::engine::EngineError) -> ApiError {
-    use crate::triage::engine::EngineError;
-    match e {
-        EngineError::Llm { .. } | EngineError::InvalidVerdict { .. } => ApiError::new(
+fn engine_error(e: EngineError) -> ApiError {
+    if e.is_engine_failure() {
+        ApiError::new(
             axum::http::StatusCode::BAD_GATEWAY,
             "engine_failed",
             e.to_string(),
-        ),
-        other => ApiError::internal(other.to_string()),
-    }
-}
-
-struct Quiet;
-impl TriageObserver for Quiet {
-    fn text(&mut self, _: &str) {}
-}
-
-/// Sends progress as SSE events.
-struct Events(mpsc::Sender<Event>);
-
-impl Events {
-    fn send(&self, e: Event) {
-        let _ = self.0.try_send(e);
+        )
+    } else {
+        ApiError::internal(e.to_string())
     }
 }
 
@@ -206,26 +159,31 @@ struct TechniqueEvent<'a> {
     why: Vec<String>,
 }
 
-impl TriageObserver for Events {
-    fn retrieved(&mut self, hits: &[Hit]) {
-        let t: Vec<TechniqueEvent> = hits
-            .iter()
-            .map(|h| TechniqueEvent {
-                id: &h.id,
-                name: &h.name,
-                tactics: &h.tactics,
-                score: h.score,
-                why: h.why.iter().map(ToString::to_string).collect(),
-            })
-            .collect();
-        self.send(json_event("techniques", &t));
-    }
-    fn text(&mut self, text: &str) {
-        self.send(json_event(
-            "reasoning",
-            &serde_json::json!({ "text": text }),
-        ));
-    }
+fn techniques_event(hits: &[Hit]) -> Event {
+    let t: Vec<TechniqueEvent> = hits
+        .iter()
+        .map(|h| TechniqueEvent {
+            id: &h.id,
+            name: &h.name,
+            tactics: &h.tactics,
+            score: h.score,
+            why: h.why.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    json_event("techniques", &t)
+}
+
+/// A run event as an SSE event; `None` for events the API does not stream.
+fn sse_event(e: RunEvent, alert_id: &str) -> Option<Event> {
+    Some(match e {
+        RunEvent::Started { .. } => return None,
+        RunEvent::Retrieved(hits) => techniques_event(&hits),
+        RunEvent::Text(text) => json_event("reasoning", &serde_json::json!({ "text": text })),
+        RunEvent::Warning(w) => json_event("warning", &serde_json::json!({ "message": w })),
+        RunEvent::Verdict(o) => json_event("verdict", &TriageResponse::new(*o, alert_id.into())),
+        // The API error body (code and message), as JSON.
+        RunEvent::Error(body) => Event::default().event("error").data(body),
+    })
 }
 
 #[utoipa::path(
@@ -268,60 +226,48 @@ pub async fn triage(
         serde_json::Value::Object(_) => from_value(value, "the body is not a triage request")?,
         _ => return Err(ApiError::bad_request("the body must be a JSON object")),
     };
-    let (alert, params) = to_alert(req)?;
+    let req = to_request(req)?;
     s.kb()?;
-    let alert_id = alert.alert.id.clone();
+    let alert_id = req.alert.alert.id.clone();
     if q.stream.unwrap_or(false) {
-        s.admit()?;
-        let (tx, rx) = mpsc::channel::<Event>(1024);
+        let admitted = s.admit()?;
+        drop(admitted);
+        // Text deltas the client has not read yet merge into its next event: none dropped.
+        let (mut tx, rx) = outbox();
         let s2 = s.clone();
         tokio::spawn(async move {
-            let Ok(_admitted) = s2.admit() else {
-                let _ = tx
-                    .send(json_event(
-                        "error",
-                        &ApiError::new(
-                            axum::http::StatusCode::TOO_MANY_REQUESTS,
-                            "queue_full",
-                            "triage queue full",
-                        )
-                        .body,
-                    ))
-                    .await;
-                return;
+            let result = match s2.admit() {
+                Ok(_admitted) => {
+                    let mut relay = |e: RunEvent| {
+                        // The error goes out once, below, with its API code.
+                        if !matches!(e, RunEvent::Error(_)) {
+                            tx.event(e);
+                        }
+                    };
+                    run(s2.clone(), req, &mut relay).await.map(|_| ())
+                }
+                Err(e) => Err(e),
             };
-            let mut events = Events(tx.clone());
-            let offline = s2.engine.is_none();
-            match run(s2.clone(), alert, params, &mut events).await {
-                Ok(o) => {
-                    if offline {
-                        let t: Vec<_> = o.provenance.retrieval.clone();
-                        let _ = tx.send(json_event("techniques", &t)).await;
-                        let _ = tx
-                            .send(json_event(
-                                "reasoning",
-                                &serde_json::json!({ "text": o.verdict.reasoning }),
-                            ))
-                            .await;
-                    }
-                    let _ = tx
-                        .send(json_event("verdict", &TriageResponse::new(o, alert_id)))
-                        .await;
-                }
-                Err(e) => {
-                    let _ = tx.send(json_event("error", &e.body)).await;
-                }
+            if let Err(e) = result {
+                tx.event(RunEvent::Error(
+                    serde_json::to_string(&e.body).unwrap_or_default(),
+                ));
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+        let stream = futures_util::stream::unfold((rx, alert_id), |(mut rx, id)| async move {
+            loop {
+                let e = rx.recv().await?;
+                if let Some(ev) = sse_event(e, &id) {
+                    return Some((Ok::<_, Infallible>(ev), (rx, id)));
+                }
+            }
         });
         return Ok(Sse::new(stream)
             .keep_alive(KeepAlive::default())
             .into_response());
     }
     let _admitted = s.admit()?;
-    let o = run(s.clone(), alert, params, &mut Quiet).await?;
+    let o = run(s.clone(), req, &mut Quiet).await?;
     Ok(Json(TriageResponse::new(o, alert_id)).into_response())
 }
 

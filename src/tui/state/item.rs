@@ -178,6 +178,9 @@ pub struct Item {
     pub chat_run: Option<RunId>,
     /// Lower-cased text the filter matches against, built once.
     pub haystack: String,
+    /// The random delimiter that fences this alert in prompts, picked once when the alert
+    /// enters the queue: the preview (`p`) and the request sent show the same text.
+    pub fence: String,
 }
 
 impl Item {
@@ -198,6 +201,7 @@ impl Item {
             alert: Arc::new(loaded.alert),
             status: ItemStatus::New,
             run: None,
+            fence: crate::triage::prompt::new_delimiter(),
             reasoning: StreamText::default(),
             techniques: Vec::new(),
             verdict: None,

@@ -491,7 +491,7 @@ impl State {
                 engine: format!("{} · {}", p.engine, p.model.as_deref().unwrap_or("")),
             })
         });
-        let alert = item.alert.clone();
+        let (alert, delimiter) = (item.alert.clone(), item.fence.clone());
         self.preview = None;
         self.overlay = Overlay::Preview;
         self.overlay_scroll = 0;
@@ -499,6 +499,7 @@ impl State {
             item: id,
             alert,
             sent,
+            delimiter,
         }]
     }
 

@@ -40,6 +40,7 @@ impl State {
             item: id,
             run,
             alert: it.alert.clone(),
+            delimiter: it.fence.clone(),
         }]
     }
 

@@ -1,17 +1,19 @@
-//! Which engine triages: the configured or requested choice turned into a provider, with the
-//! generation settings and prices that go with it. Shared by the CLI, the console and the API.
+//! Which engine triages: the configured or requested choice turned into an `Engine` — the
+//! offline rules, or a model provider with the generation settings and prices that go with
+//! it. The composition roots (CLI, console, API) call this once; nothing else asks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::triage::model::ModelSettings;
+use crate::llm::anthropic::Anthropic;
+use crate::llm::client::DriveOptions;
+use crate::llm::openai::OpenAi;
+use crate::llm::retry::RetryPolicy;
+use crate::llm::{ModelSettings, Provider};
 
-use super::Provider;
-use super::anthropic::Anthropic;
-use super::client::DriveOptions;
-use super::openai::OpenAi;
-use super::retry::RetryPolicy;
+use super::engine::{Engine, OfflineEngine};
+use super::model::ModelEngine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
@@ -37,20 +39,6 @@ pub enum SelectError {
     Http(#[from] reqwest::Error),
 }
 
-/// A model provider and how to call it.
-#[derive(Clone)]
-pub struct Engine {
-    pub provider: Arc<dyn Provider>,
-    pub settings: ModelSettings,
-}
-
-impl Engine {
-    /// `anthropic · claude-sonnet-4-5`
-    pub fn label(&self) -> String {
-        format!("{} · {}", self.provider.engine(), self.provider.model())
-    }
-}
-
 fn configured_choice(config: &Config) -> Result<EngineChoice, SelectError> {
     Ok(match config.llm.engine.as_str() {
         "offline" => EngineChoice::Offline,
@@ -61,11 +49,11 @@ fn configured_choice(config: &Config) -> Result<EngineChoice, SelectError> {
     })
 }
 
-/// The engine `choice` (or, with none, `[llm] engine`) names; `None` means offline.
+/// The engine `choice` (or, with none, `[llm] engine`) names.
 pub fn select(
     config: &Config,
     choice: Option<EngineChoice>,
-) -> Result<Option<Engine>, SelectError> {
+) -> Result<Arc<dyn Engine>, SelectError> {
     let llm = &config.llm;
     let choice = match choice {
         Some(c) => c,
@@ -90,7 +78,9 @@ pub fn select(
         .map(|k| k.0.clone())
         .filter(|k| !k.is_empty());
     let provider: Arc<dyn Provider> = match (choice, key) {
-        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => return Ok(None),
+        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => {
+            return Ok(Arc::new(OfflineEngine));
+        }
         (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => Arc::new(Anthropic::new(
             &llm.anthropic.base_url,
             &key,
@@ -116,13 +106,15 @@ pub fn select(
         }
     };
     let price = llm.price(provider.model());
-    Ok(Some(Engine {
-        settings: ModelSettings {
+    let json_schema = choice == EngineChoice::Openai && llm.openai.json_schema;
+    Ok(Arc::new(ModelEngine::new(
+        provider,
+        ModelSettings {
             max_tokens: llm.max_tokens,
             temperature: llm.temperature,
             input_per_mtok: price.input,
             output_per_mtok: price.output,
+            json_schema,
         },
-        provider,
-    }))
+    )))
 }

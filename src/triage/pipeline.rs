@@ -1,0 +1,310 @@
+//! The one way a triage runs, whatever the front end: prepare (retrieval, similar cases,
+//! injection flags, the alert stored, a run row opened) → the engine decides (streaming) →
+//! the outcome is recorded. Progress goes to an `Observer` as `Event`s. Blocking work —
+//! embedding, tantivy, SQLite — runs on the blocking pool, never on an async worker.
+//! A run whose future is dropped (cancelled, its client gone) is closed as cancelled, and a
+//! result arriving after that never overwrites the row.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::alert::load::LoadedAlert;
+use crate::llm::Role;
+use crate::search::{Hit, KnowledgeBase};
+use crate::store::{StorePool, new_id};
+
+use super::chat::{self, ChatTurn};
+use super::engine::{
+    ChatAnswer, DecideInput, Engine, EngineError, EngineFailure, Prepared, TriageOutcome,
+    TriageParams, prepare, prompt_hash, record,
+};
+use super::events::{Event, Observer};
+use super::injection;
+use super::prompt::Prompt;
+use super::provenance::Provenance;
+use super::verdict::Verdict;
+
+/// Everything a run needs, shared by all runs of a front end.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub kb: Arc<KnowledgeBase>,
+    pub stores: Arc<StorePool>,
+    pub engine: Arc<dyn Engine>,
+    pub params: TriageParams,
+}
+
+/// One alert to triage.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub alert: Arc<LoadedAlert>,
+    /// Retrieval depth for this run (default: the pipeline's).
+    pub top_k: Option<usize>,
+    /// The fence delimiter picked when the alert was prepared for the analyst (so a preview
+    /// shows the very text that is sent); a fresh random one when `None`.
+    pub delimiter: Option<String>,
+}
+
+impl Request {
+    pub fn new(alert: Arc<LoadedAlert>) -> Request {
+        Request {
+            alert,
+            top_k: None,
+            delimiter: None,
+        }
+    }
+}
+
+/// What a preview shows: the engine's label, whether anything leaves the machine, and the
+/// triage prompt — what the engine sends, or what a model would receive.
+pub struct Preview {
+    pub engine: String,
+    pub sends: bool,
+    pub prompt: Prompt,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))?
+}
+
+/// Closes the run's row as cancelled if the run is dropped before it recorded its end.
+struct RunGuard {
+    stores: Arc<StorePool>,
+    triage_id: String,
+    armed: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (stores, id) = (self.stores.clone(), std::mem::take(&mut self.triage_id));
+        let close = move || {
+            let why = "cancelled: the run was stopped before it finished";
+            match stores.get().and_then(|mut s| s.cancel_triage(&id, why)) {
+                Ok(_) => tracing::info!(triage_id = id, "run closed as cancelled"),
+                Err(e) => tracing::warn!(triage_id = id, "could not close a cancelled run: {e}"),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn_blocking(close);
+            }
+            Err(_) => close(),
+        }
+    }
+}
+
+impl Pipeline {
+    fn params_for(&self, req: &Request) -> TriageParams {
+        TriageParams {
+            top_k: req.top_k.unwrap_or(self.params.top_k),
+            ..self.params
+        }
+    }
+
+    /// Triages one alert from start to recorded end, reporting progress to `obs`: `Started`,
+    /// `Retrieved`, `Text`/`Warning`…, then `Verdict` or `Error`.
+    pub async fn run(
+        &self,
+        req: Request,
+        obs: &mut dyn Observer,
+    ) -> Result<TriageOutcome, EngineError> {
+        let alert = req.alert.alert.id.clone();
+        let result = self.run_inner(req, obs).await;
+        match &result {
+            Ok(o) => {
+                tracing::info!(
+                    alert,
+                    triage_id = o.triage_id,
+                    engine = o.provenance.engine,
+                    model = o.provenance.model.as_deref().unwrap_or("-"),
+                    verdict = o.verdict.verdict.as_str(),
+                    latency_ms = o.provenance.latency_ms,
+                    "triage finished"
+                );
+                obs.event(Event::Verdict(Box::new(o.clone())));
+            }
+            Err(e) => {
+                tracing::warn!(alert, "triage failed: {e}");
+                obs.event(Event::Error(e.to_string()));
+            }
+        }
+        result
+    }
+
+    async fn run_inner(
+        &self,
+        req: Request,
+        obs: &mut dyn Observer,
+    ) -> Result<TriageOutcome, EngineError> {
+        let started = Instant::now();
+        let params = self.params_for(&req);
+        let triage_id = new_id();
+        let (engine_name, model) = (self.engine.name(), self.engine.model().map(str::to_string));
+        let prepared = {
+            let (kb, stores, alert, id, model) = (
+                self.kb.clone(),
+                self.stores.clone(),
+                req.alert.clone(),
+                triage_id.clone(),
+                model.clone(),
+            );
+            blocking(move || {
+                let mut store = stores.get()?;
+                let p = prepare(&kb, &mut store, &alert, &params, req.delimiter)?;
+                store.start_triage(&id, p.alert_row, engine_name, model.as_deref())?;
+                Ok(p)
+            })
+            .await?
+        };
+        let mut guard = RunGuard {
+            stores: self.stores.clone(),
+            triage_id: triage_id.clone(),
+            armed: true,
+        };
+        obs.event(Event::Started {
+            triage_id: triage_id.clone(),
+            engine: engine_name.into(),
+            model: model.clone(),
+        });
+        obs.event(Event::Retrieved(prepared.hits.clone()));
+
+        let decision = self
+            .engine
+            .decide(
+                DecideInput {
+                    kb: &self.kb,
+                    alert: &req.alert,
+                    prepared: &prepared,
+                    started,
+                },
+                obs,
+            )
+            .await;
+
+        let mut provenance = Provenance {
+            ttft_ms: decision.ttft_ms,
+            prompt: decision.prompt.as_ref().map(|p| p.user.clone()),
+            input_tokens: decision.usage.input_tokens,
+            output_tokens: decision.usage.output_tokens,
+            cost_usd: decision.cost_usd,
+            ..prepared.provenance(
+                engine_name,
+                model.as_deref(),
+                prompt_hash(&decision),
+                &self.kb,
+            )
+        };
+        provenance.latency_ms = started.elapsed().as_millis() as u64;
+        let verdict = decision.verdict.map(|mut v| {
+            v.triage_id = triage_id.clone();
+            v.engine = engine_name.into();
+            v.injection_flags = prepared.injection_flags.clone();
+            v
+        });
+        let (stores, id, row, prov, raw) = (
+            self.stores.clone(),
+            triage_id.clone(),
+            prepared.alert_row,
+            provenance.clone(),
+            decision.raw,
+        );
+        let stored = verdict.clone();
+        let recorded = blocking(move || {
+            let mut store = stores.get()?;
+            let outcome: Result<&Verdict, String> = match &stored {
+                Ok(v) => Ok(v),
+                Err(EngineFailure::Llm(e)) => Err(e.to_string()),
+                Err(EngineFailure::Invalid(m)) => Err(m.clone()),
+            };
+            record(
+                &mut store,
+                &id,
+                row,
+                &prov,
+                outcome.as_ref().map_err(String::as_str).copied(),
+                raw.as_deref(),
+            )
+        })
+        .await;
+        // Recorded (or found cancelled): the guard has nothing left to close.
+        guard.armed = recorded.is_err() && !matches!(recorded, Err(EngineError::Cancelled { .. }));
+        recorded?;
+        match verdict {
+            Ok(verdict) => Ok(TriageOutcome {
+                triage_id,
+                alert_row: prepared.alert_row,
+                verdict,
+                provenance,
+            }),
+            Err(EngineFailure::Llm(error)) => Err(EngineError::Llm { triage_id, error }),
+            Err(EngineFailure::Invalid(message)) => {
+                Err(EngineError::InvalidVerdict { triage_id, message })
+            }
+        }
+    }
+
+    /// What a triage of this alert would send now, built by the same function as the run:
+    /// same retrieval, same similar cases, and — given the same delimiter — the same text.
+    pub async fn preview(
+        &self,
+        alert: Arc<LoadedAlert>,
+        delimiter: Option<String>,
+    ) -> Result<Preview, EngineError> {
+        let (kb, stores, a, params) = (
+            self.kb.clone(),
+            self.stores.clone(),
+            alert.clone(),
+            self.params,
+        );
+        let prepared: Prepared = blocking(move || {
+            let store = stores.get()?;
+            super::engine::gather(&kb, &store, &a, &params, delimiter)
+        })
+        .await?;
+        let sent = self.engine.outbound(&self.kb, &alert, &prepared);
+        Ok(Preview {
+            engine: self.engine.label(),
+            sends: sent.is_some(),
+            prompt: sent.unwrap_or_else(|| super::model::build_prompt(&self.kb, &alert, &prepared)),
+        })
+    }
+
+    /// Techniques for a follow-up question (blocking work on the blocking pool).
+    pub async fn chat_context(
+        &self,
+        alert: Arc<LoadedAlert>,
+        question: String,
+    ) -> Result<Vec<Hit>, EngineError> {
+        let (kb, search) = (self.kb.clone(), self.params.search);
+        blocking(move || Ok(chat::retrieve(&kb, &alert.alert, &question, 5, &search)?)).await
+    }
+
+    /// One follow-up answer from the engine, streamed to `on_text`.
+    pub async fn answer(
+        &self,
+        alert: &LoadedAlert,
+        verdict: Option<&Verdict>,
+        hits: &[Hit],
+        history: &[(Role, String)],
+        question: &str,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> ChatAnswer {
+        let flags = injection::detect(&alert.alert.full_text());
+        let turn = ChatTurn {
+            alert: &alert.alert,
+            verdict,
+            hits,
+            catalog: &self.kb.catalog,
+            injection_flags: &flags,
+            history,
+            question,
+        };
+        self.engine.answer(turn, on_text).await
+    }
+}

@@ -1,0 +1,111 @@
+//! Loading the queue, with what the store holds for each alert (verdict, feedback, notes,
+//! chat), so alerts triaged before come back as they were left.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use crate::alert::load::Loaded;
+use crate::store::Store;
+
+use super::super::action::Action;
+use super::super::state::{History, Judgement, LoadedItem};
+use super::{Shared, Workers};
+
+/// Where the queue comes from.
+pub enum Source {
+    Paths(Vec<PathBuf>),
+    Loaded(Loaded),
+}
+
+impl Workers {
+    /// Loads the queue and what the store holds for each alert. It starts once the
+    /// embedding model is set up (or after a few seconds at most): creating the ONNX session
+    /// briefly needs far more memory than it keeps, and a large queue loading at the same
+    /// moment would stack on that peak.
+    pub fn load(&self, source: Source) {
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        let rt = self.rt.clone();
+        self.rt.spawn(async move {
+            let mut kb = shared.kb.subscribe();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                kb.wait_for(Option::is_some),
+            )
+            .await;
+            drop(kb);
+            rt.spawn_blocking(move || load_queue(&shared, &tx, source));
+        });
+    }
+}
+
+fn load_queue(shared: &Shared, tx: &mpsc::Sender<Action>, source: Source) {
+    let loaded = match source {
+        Source::Paths(p) => crate::alert::load_paths(&p),
+        Source::Loaded(l) => l,
+    };
+    let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    let store = shared.store();
+    let items = loaded
+        .alerts
+        .into_iter()
+        .map(|alert| {
+            let history = match &store {
+                Ok(s) => history(s, &alert.alert.id).unwrap_or_else(|e| {
+                    tracing::warn!(alert = alert.alert.id, "could not read its history: {e}");
+                    History::default()
+                }),
+                Err(_) => History::default(),
+            };
+            LoadedItem { alert, history }
+        })
+        .collect();
+    if let Err(e) = &store {
+        let _ = tx.blocking_send(Action::Notice(format!(
+            "the store could not be opened, history is not shown: {e}"
+        )));
+    }
+    let _ = tx.blocking_send(Action::QueueLoaded { items, errors });
+}
+
+fn history(store: &Store, key: &str) -> Result<History, crate::store::StoreError> {
+    let Some(sa) = store.alert_by_key(key)? else {
+        return Ok(History::default());
+    };
+    let mut h = History {
+        chat: store.chat_for(sa.row)?,
+        notes: store
+            .notes_for(sa.row)?
+            .into_iter()
+            .map(|n| n.text)
+            .collect(),
+        ..History::default()
+    };
+    if let Some(t) = store.latest_complete_triage_for(sa.row)? {
+        h.verdict = t
+            .verdict_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok());
+        h.provenance = t
+            .provenance_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok());
+        if let Some(fb) = store.feedback_for(&t.id)?.last() {
+            h.judgement = Judgement {
+                thumbs: Some(fb.thumbs),
+                reason: fb.reason.as_deref().and_then(|r| {
+                    crate::store::feedback::DownReason::ALL
+                        .into_iter()
+                        .find(|d| d.as_str() == r)
+                }),
+                analyst_verdict: fb
+                    .analyst_verdict
+                    .as_deref()
+                    .and_then(crate::triage::Level::parse),
+            };
+        }
+        h.triage_id = Some(t.id);
+    }
+    Ok(h)
+}

@@ -1,0 +1,231 @@
+//! Tokio tasks that perform Effects and report back as Actions, one file per kind of work:
+//! the knowledge base (`kb`), loading the queue with its history (`load`), triage and chat
+//! runs through the engine's pipeline (`runs`), and store writes and exports (`save`).
+//! Runs are bounded by a semaphore and cancellable through their abort handles; the action
+//! channel is bounded, and a run's text deltas coalesce while the console is behind.
+
+mod kb;
+mod load;
+mod runs;
+mod save;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::AbortHandle;
+
+use crate::config::Config;
+use crate::search::{KbSlot, KnowledgeBase};
+use crate::store::{Pooled, StorePool};
+use crate::triage::{Engine, Pipeline, TriageParams};
+
+use super::action::{Action, RunId};
+use super::effect::Effect;
+
+pub use load::Source;
+
+/// Actions waiting for the console at most; senders wait (and text coalesces) beyond it.
+pub const ACTION_QUEUE: usize = 1024;
+
+/// What the workers need to know, fixed for the session.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub engine: Arc<dyn Engine>,
+    pub params: TriageParams,
+    pub concurrency: usize,
+    pub export_dir: PathBuf,
+}
+
+struct Shared {
+    cfg: WorkerConfig,
+    kb: watch::Sender<KbSlot>,
+    stores: Arc<StorePool>,
+    permits: Semaphore,
+}
+
+impl Shared {
+    /// The knowledge base once it is open (waiting if it is still loading).
+    async fn kb(&self) -> Result<Arc<KnowledgeBase>, String> {
+        crate::search::slot::wait(&mut self.kb.subscribe()).await
+    }
+
+    /// The triage pipeline, once the knowledge base is open.
+    async fn pipeline(&self) -> Result<Pipeline, String> {
+        Ok(Pipeline {
+            kb: self.kb().await?,
+            stores: self.stores.clone(),
+            engine: self.cfg.engine.clone(),
+            params: self.cfg.params,
+        })
+    }
+
+    fn store(&self) -> Result<Pooled<'_>, String> {
+        self.stores.get().map_err(|e| e.to_string())
+    }
+}
+
+pub struct Workers {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Action>,
+    rt: tokio::runtime::Handle,
+    tasks: HashMap<RunId, AbortHandle>,
+}
+
+impl Workers {
+    pub fn new(cfg: WorkerConfig, tx: mpsc::Sender<Action>, rt: tokio::runtime::Handle) -> Workers {
+        let (kb, _) = watch::channel(None);
+        let permits = Semaphore::new(cfg.concurrency.max(1));
+        let stores = Arc::new(StorePool::new(cfg.data_dir.clone()));
+        Workers {
+            shared: Arc::new(Shared {
+                cfg,
+                kb,
+                stores,
+                permits,
+            }),
+            tx,
+            rt,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Follows the knowledge base as it loads (the API inside the console shares it).
+    pub fn kb_watch(&self) -> watch::Receiver<KbSlot> {
+        self.shared.kb.subscribe()
+    }
+
+    fn spawn_run(&mut self, run: RunId, fut: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.retain(|_, h| !h.is_finished());
+        let h = self.rt.spawn(fut);
+        self.tasks.insert(run, h.abort_handle());
+    }
+
+    /// Runs `f` on the blocking pool (store writes, file I/O), where it may block on the
+    /// bounded action channel.
+    fn blocking(&self, f: impl FnOnce(&Shared, &mpsc::Sender<Action>) + Send + 'static) {
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        self.rt.spawn_blocking(move || f(&shared, &tx));
+    }
+
+    pub fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::Triage {
+                item,
+                run,
+                alert,
+                delimiter,
+            } => {
+                let fut = runs::triage(
+                    self.shared.clone(),
+                    self.tx.clone(),
+                    item,
+                    run,
+                    alert,
+                    delimiter,
+                );
+                self.spawn_run(run, fut);
+            }
+            Effect::Chat {
+                item,
+                run,
+                alert,
+                verdict,
+                history,
+                question,
+            } => {
+                let fut = runs::ask(
+                    self.shared.clone(),
+                    self.tx.clone(),
+                    runs::Question {
+                        item,
+                        run,
+                        alert,
+                        verdict,
+                        history,
+                        question,
+                    },
+                );
+                self.spawn_run(run, fut);
+            }
+            Effect::Cancel { run, alert_key } => {
+                if let Some(h) = self.tasks.remove(&run) {
+                    h.abort();
+                }
+                self.blocking(move |s, _| {
+                    save::close_runs(s, &alert_key, "cancelled by the analyst")
+                });
+            }
+            Effect::SaveFeedback {
+                item,
+                feedback,
+                what,
+            } => self.blocking(move |s, tx| save::feedback(s, tx, item, &feedback, what)),
+            Effect::SaveNote {
+                item,
+                alert,
+                triage_id,
+                text,
+            } => self.blocking(move |s, tx| save::note(s, tx, item, &alert, triage_id, &text)),
+            Effect::LoadStats => self.blocking(save::stats),
+            Effect::LoadDetail { id } => {
+                let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                self.rt.spawn(kb::detail(shared, tx, id));
+            }
+            Effect::Preview {
+                item,
+                alert,
+                sent,
+                delimiter,
+            } => {
+                let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                self.rt
+                    .spawn(runs::preview(shared, tx, item, alert, sent, delimiter));
+            }
+            Effect::Export {
+                item,
+                name,
+                markdown,
+            } => self.blocking(move |s, tx| save::export(s, tx, item, &name, &markdown)),
+            Effect::Quit { running } => {
+                for (run, _) in &running {
+                    if let Some(h) = self.tasks.remove(run) {
+                        h.abort();
+                    }
+                }
+                let shared = self.shared.clone();
+                // Quitting waits for this (see `finish`), so no run is left open in the store.
+                let h = self.rt.spawn_blocking(move || {
+                    for (_, key) in running {
+                        save::close_runs(&shared, &key, "the console was closed while it ran");
+                    }
+                });
+                self.tasks.insert(RunId(0), h.abort_handle());
+            }
+        }
+    }
+
+    /// Waits for the store writes quitting asked for.
+    pub async fn finish(&mut self) {
+        for _ in 0..200 {
+            if self.tasks.values().all(AbortHandle::is_finished) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn analyst(config: &Config) -> String {
+    config
+        .analyst
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "analyst".into())
+}

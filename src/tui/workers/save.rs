@@ -1,0 +1,117 @@
+//! Store writes the analyst asks for — feedback, notes, closing runs — plus statistics and
+//! Markdown exports. Each runs on the blocking pool and reports `Saved` or `SaveFailed`.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use crate::alert::load::LoadedAlert;
+use crate::store::Store;
+use crate::store::feedback::NewFeedback;
+
+use super::super::action::{Action, ItemId};
+use super::{Shared, analyst};
+
+pub(super) fn close_runs(s: &Shared, key: &str, why: &str) {
+    if let Err(e) = s
+        .store()
+        .and_then(|mut st| st.cancel_running(key, why).map_err(|e| e.to_string()))
+    {
+        tracing::warn!(alert = key, "could not close its open runs: {e}");
+    }
+}
+
+pub(super) fn alert_row(st: &mut Store, alert: &LoadedAlert) -> Result<i64, String> {
+    match st
+        .alert_by_key(&alert.alert.id)
+        .map_err(|e| e.to_string())?
+    {
+        Some(a) => Ok(a.row),
+        None => st
+            .upsert_alert(&alert.alert, &alert.raw, None)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn report(tx: &mpsc::Sender<Action>, item: ItemId, what: String, r: Result<(), String>) {
+    let _ = tx.blocking_send(match r {
+        Ok(()) => Action::Saved { item, what },
+        Err(error) => Action::SaveFailed { item, what, error },
+    });
+}
+
+pub(super) fn feedback(
+    s: &Shared,
+    tx: &mpsc::Sender<Action>,
+    item: ItemId,
+    f: &NewFeedback,
+    what: String,
+) {
+    let r = s
+        .store()
+        .and_then(|mut st| st.add_feedback(f).map(|_| ()).map_err(|e| e.to_string()));
+    report(tx, item, what, r);
+}
+
+pub(super) fn note(
+    s: &Shared,
+    tx: &mpsc::Sender<Action>,
+    item: ItemId,
+    alert: &LoadedAlert,
+    triage_id: Option<String>,
+    text: &str,
+) {
+    let r = s.store().and_then(|mut st| {
+        let row = alert_row(&mut st, alert)?;
+        st.add_note(row, triage_id.as_deref(), text, &analyst(&s.cfg.config))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    report(tx, item, "note".into(), r);
+}
+
+pub(super) fn stats(s: &Shared, tx: &mpsc::Sender<Action>) {
+    let r = s
+        .store()
+        .and_then(|st| st.accuracy().map_err(|e| e.to_string()));
+    let _ = tx.blocking_send(match r {
+        Ok(a) => Action::StatsLoaded(Box::new(a)),
+        Err(e) => Action::StatsFailed(e),
+    });
+}
+
+pub(super) fn export(
+    s: &Shared,
+    tx: &mpsc::Sender<Action>,
+    item: ItemId,
+    name: &str,
+    markdown: &str,
+) {
+    let _ = tx.blocking_send(match write_export(&s.cfg.export_dir, name, markdown) {
+        Ok(path) => Action::Exported { item, path },
+        Err(error) => Action::SaveFailed {
+            item,
+            what: "export".into(),
+            error,
+        },
+    });
+}
+
+fn write_export(dir: &std::path::Path, name: &str, markdown: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let path = dir.join(format!("{safe}-{stamp}.md"));
+    std::fs::write(&path, markdown).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
