@@ -106,6 +106,18 @@ pub struct LlmConfig {
     pub prices: std::collections::BTreeMap<String, Price>,
 }
 
+impl Config {
+    /// The analyst recorded with feedback and notes: `[analyst] name`, else `$USER`.
+    pub fn analyst_name(&self) -> String {
+        self.analyst
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "analyst".into())
+    }
+}
+
 impl LlmConfig {
     /// The price of `model`: the longest configured prefix that matches it.
     pub fn price(&self, model: &str) -> Price {

@@ -38,13 +38,7 @@ pub struct AccuracyArgs {
 }
 
 pub fn analyst_name(ctx: &Context) -> String {
-    ctx.config
-        .analyst
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "analyst".into())
+    ctx.config.analyst_name()
 }
 
 pub fn feedback(ctx: &Context, a: FeedbackArgs) -> anyhow::Result<ExitCode> {

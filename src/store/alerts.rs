@@ -31,33 +31,7 @@ impl Store {
         raw: &str,
         embedding: Option<&[f32]>,
     ) -> Result<i64, StoreError> {
-        let normalized = serde_json::to_string(alert)?;
-        let blob = embedding.map(embedding_blob);
-        let row: i64 = self.conn().query_row(
-            "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, embedding, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT(alert_key) DO UPDATE SET
-                format = excluded.format, source = excluded.source, severity = excluded.severity,
-                title = excluded.title, host = excluded.host, user_name = excluded.user_name,
-                normalized = excluded.normalized, raw = excluded.raw,
-                embedding = COALESCE(excluded.embedding, alerts.embedding)
-             RETURNING id",
-            params![
-                alert.id,
-                alert.format,
-                alert.source,
-                alert.severity.map(|s| s.as_str()),
-                alert.title,
-                alert.host,
-                alert.user,
-                normalized,
-                raw,
-                blob,
-                now()
-            ],
-            |r| r.get(0),
-        )?;
-        Ok(row)
+        write_alert(self.conn(), alert, raw, embedding, None)
     }
 
     pub fn alert_by_key(&self, key: &str) -> Result<Option<StoredAlert>, StoreError> {
@@ -102,4 +76,43 @@ fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredAlert, S
             raw: r.get(2).unwrap_or_default(),
             created_at: r.get(3).unwrap_or_default(),
         }))
+}
+
+/// Inserts an alert or updates the one with its key (keeping a stored embedding or intake
+/// state when none is given); returns its row id.
+pub(crate) fn write_alert(
+    conn: &rusqlite::Connection,
+    alert: &Alert,
+    raw: &str,
+    embedding: Option<&[f32]>,
+    intake: Option<&str>,
+) -> Result<i64, StoreError> {
+    let normalized = serde_json::to_string(alert)?;
+    let blob = embedding.map(embedding_blob);
+    Ok(conn.query_row(
+        "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, embedding, created_at, intake)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(alert_key) DO UPDATE SET
+            format = excluded.format, source = excluded.source, severity = excluded.severity,
+            title = excluded.title, host = excluded.host, user_name = excluded.user_name,
+            normalized = excluded.normalized, raw = excluded.raw,
+            embedding = COALESCE(excluded.embedding, alerts.embedding),
+            intake = COALESCE(excluded.intake, alerts.intake)
+         RETURNING id",
+        params![
+            alert.id,
+            alert.format,
+            alert.source,
+            alert.severity.map(|s| s.as_str()),
+            alert.title,
+            alert.host,
+            alert.user,
+            normalized,
+            raw,
+            blob,
+            now(),
+            intake
+        ],
+        |r| r.get(0),
+    )?)
 }

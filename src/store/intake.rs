@@ -4,7 +4,7 @@
 use super::alerts::StoredAlert;
 use super::{Store, StoreError, now};
 use crate::alert::Alert;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::OptionalExtension;
 
 /// What became of one pushed alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,27 +48,8 @@ impl Store {
                 out.push(Accepted::Duplicate);
                 continue;
             }
-            let row: i64 = tx.query_row(
-                "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, created_at, intake)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT(alert_key) DO UPDATE SET intake = excluded.intake, normalized = excluded.normalized,
-                    raw = excluded.raw, title = excluded.title
-                 RETURNING id",
-                params![
-                    alert.id,
-                    alert.format,
-                    alert.source,
-                    alert.severity.map(|s| s.as_str()),
-                    alert.title,
-                    alert.host,
-                    alert.user,
-                    serde_json::to_string(alert)?,
-                    raw,
-                    now(),
-                    if *queue { "queued" } else { "held" }
-                ],
-                |r| r.get(0),
-            )?;
+            let state = if *queue { "queued" } else { "held" };
+            let row = super::alerts::write_alert(&tx, alert, raw, None, Some(state))?;
             out.push(Accepted::New { row });
         }
         tx.commit()?;

@@ -67,16 +67,6 @@ pub fn sample_queue() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/queue")
 }
 
-pub fn analyst_name(config: &Config) -> String {
-    config
-        .analyst
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "analyst".into())
-}
-
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let keymap = Keymap::with_overrides(&opts.config.tui.keys).map_err(anyhow::Error::msg)?;
     let engine = select(&opts.config, opts.engine)?;
@@ -108,7 +98,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         data_dir: opts.data_dir.clone(),
         config: opts.config.clone(),
     };
-    let mut state = State::new(&label, &analyst_name(&opts.config));
+    let mut state = State::new(&label, &opts.config.analyst_name());
     state.auto_triage = match opts
         .config
         .tui

@@ -219,13 +219,3 @@ impl Workers {
         }
     }
 }
-
-fn analyst(config: &Config) -> String {
-    config
-        .analyst
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "analyst".into())
-}

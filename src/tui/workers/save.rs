@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::store::feedback::NewFeedback;
 
 use super::super::action::{Action, ItemId};
-use super::{Shared, analyst};
+use super::Shared;
 
 pub(super) fn close_runs(s: &Shared, key: &str, why: &str) {
     if let Err(e) = s
@@ -63,9 +63,14 @@ pub(super) fn note(
 ) {
     let r = s.store().and_then(|mut st| {
         let row = alert_row(&mut st, alert)?;
-        st.add_note(row, triage_id.as_deref(), text, &analyst(&s.cfg.config))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        st.add_note(
+            row,
+            triage_id.as_deref(),
+            text,
+            &s.cfg.config.analyst_name(),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     });
     report(tx, item, "note".into(), r);
 }
