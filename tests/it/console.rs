@@ -740,7 +740,15 @@ async fn esc_cancels_the_stream_closes_the_connection_and_the_store_row() {
             .expect("read")
             .expect("a triage row");
         if t.status == soc_copilot::store::TriageStatus::Cancelled {
-            assert_eq!(t.error.as_deref(), Some("cancelled by the analyst"));
+            // Closed by the console ("cancelled by the analyst") or by the aborted run's
+            // own guard, whichever writes first; either way it is cancelled, never running.
+            assert!(
+                t.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("cancelled")),
+                "{:?}",
+                t.error
+            );
             break;
         }
         assert!(
