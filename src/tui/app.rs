@@ -1,6 +1,7 @@
 //! The event loop: terminal events, worker actions and a frame timer, selected together.
-//! Each input goes through `update`; effects go to the workers; a frame is drawn when the
-//! state is dirty, at most every 16 ms, so a flood of tokens never means a draw per token.
+//! Each input goes through `update`; effects go to the workers. A key (or paste, or resize)
+//! is drawn at once; worker output is drawn when the state is dirty, at most every 16 ms,
+//! so a flood of tokens never means a draw per token.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -207,11 +208,23 @@ async fn drive(
     loop {
         let deadline = last_draw + FRAME;
         let mut effects = Vec::new();
+        // What the analyst does is drawn at once; only worker output waits for the frame
+        // timer (keys come at human rates, tokens do not).
+        let mut input = false;
         tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => effects = console.key(k),
-                Some(Ok(Event::Paste(s))) => effects = console.paste(&s),
-                Some(Ok(Event::Resize(..))) => effects = console.dispatch(Action::Resize),
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    input = true;
+                    effects = console.key(k);
+                }
+                Some(Ok(Event::Paste(s))) => {
+                    input = true;
+                    effects = console.paste(&s);
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    input = true;
+                    effects = console.dispatch(Action::Resize);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
                 None => break,
@@ -235,7 +248,7 @@ async fn drive(
             workers.finish().await;
             break;
         }
-        if console.state.dirty && last_draw.elapsed() >= FRAME {
+        if console.state.dirty && (input || last_draw.elapsed() >= FRAME) {
             term.draw(|f| console.draw(f))?;
             console.state.dirty = false;
             last_draw = Instant::now();

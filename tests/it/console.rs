@@ -915,3 +915,68 @@ async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
     );
     assert_eq!(c.state.items[before + 2].alert.alert.id, "wh-low");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_is_exactly_the_request_the_triage_sends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let server = LlmServer::start(vec![Reply::sse(&anthropic_stream(
+        &["```json\n", &verdict_json(), "\n```"],
+        900,
+        200,
+    ))])
+    .await;
+    let provider = Anthropic::new(
+        &server.base_url(),
+        "sk-ant-secret",
+        "claude-sonnet-4-5",
+        reqwest::Client::new(),
+        DriveOptions::default(),
+    );
+    let mut cfg = w_config(dir.path());
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("anthropic", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "ready", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    perform(&mut c, &mut w, key('p'));
+    pump(&mut c, &mut w, &mut rx, "the preview", |s| {
+        s.preview.is_some()
+    })
+    .await;
+    let preview = c.state.preview.clone().expect("preview");
+    assert!(preview.heading.starts_with("Would be sent to anthropic"));
+    assert!(preview.user.contains(&format!("<<{}>>", preview.delimiter)));
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+    );
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "the verdict", |s| {
+        s.items[0].verdict.is_some() || s.items[0].error.is_some()
+    })
+    .await;
+    let body: serde_json::Value =
+        serde_json::from_str(&server.recorded()[0].body).expect("request json");
+    assert_eq!(
+        body["messages"][0]["content"].as_str(),
+        Some(preview.user.as_str()),
+        "same text, same fence delimiter"
+    );
+    assert_eq!(body["system"].as_str(), Some(preview.system.as_str()));
+}

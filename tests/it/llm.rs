@@ -258,3 +258,99 @@ async fn openai_compatible_stream_retry_and_errors() {
     assert_eq!(bad.recorded().len(), 1);
     let _ = StreamEvent::Done { stop_reason: None };
 }
+
+/// OpenAI-compatible tool calls as servers stream them: the call's id and name first, its
+/// arguments in pieces, then `finish_reason: tool_calls`.
+fn openai_tool_call_stream(name: &str, args: &[&str]) -> String {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "model": "llama3.1",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let mut s = chunk(
+        serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": name, "arguments": ""}}]}),
+        None,
+    );
+    for a in args {
+        s.push_str(&chunk(
+            serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}),
+            None,
+        ));
+    }
+    s.push_str(&chunk(serde_json::json!({}), Some("tool_calls")));
+    s.push_str("data: [DONE]\n\n");
+    s
+}
+
+#[tokio::test]
+async fn tools_tool_choice_and_response_format_go_out_and_tool_calls_come_back() {
+    let schema = serde_json::json!({"type": "object", "required": ["verdict"],
+        "properties": {"verdict": {"type": "string"}}});
+    let tool = soc_copilot::llm::ToolSpec {
+        name: "submit_verdict".into(),
+        description: "Submit the triage verdict.".into(),
+        input_schema: schema.clone(),
+    };
+    let forced = ChatRequest {
+        tools: vec![tool],
+        tool_choice: Some("submit_verdict".into()),
+        ..request()
+    };
+
+    // OpenAI-compatible: function tools, a forced function, streamed tool_calls.
+    let server = LlmServer::start(vec![Reply::sse_split(
+        &openai_tool_call_stream("submit_verdict", &["{\"verd", "ict\": \"HIGH\"}"]),
+        11,
+    )])
+    .await;
+    let p = OpenAi::new(
+        &server.base_url(),
+        None,
+        "llama3.1",
+        reqwest::Client::new(),
+        fast(),
+    );
+    let out = collect(p.stream(forced.clone())).await;
+    assert_eq!(out.error, None);
+    assert_eq!(out.tool_inputs, vec!["{\"verdict\": \"HIGH\"}".to_string()]);
+    assert_eq!(out.stop_reason.as_deref(), Some("tool_calls"));
+    let body: serde_json::Value = serde_json::from_str(&server.recorded()[0].body).expect("json");
+    assert_eq!(body["tools"][0]["type"], "function");
+    assert_eq!(body["tools"][0]["function"]["name"], "submit_verdict");
+    assert_eq!(body["tools"][0]["function"]["parameters"], schema);
+    assert_eq!(body["tool_choice"]["function"]["name"], "submit_verdict");
+    assert!(body.get("response_format").is_none());
+
+    // Schema-constrained output (llama.cpp server, vLLM, Ollama): response_format.
+    let server = LlmServer::start(vec![Reply::sse(&openai_stream(&["{}"], 10, 2))]).await;
+    let p = OpenAi::new(
+        &server.base_url(),
+        None,
+        "llama3.1",
+        reqwest::Client::new(),
+        fast(),
+    );
+    let constrained = ChatRequest {
+        response_schema: Some(schema.clone()),
+        ..request()
+    };
+    collect(p.stream(constrained)).await;
+    let body: serde_json::Value = serde_json::from_str(&server.recorded()[0].body).expect("json");
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+
+    // Anthropic: tools with input_schema and tool_choice {type: tool}.
+    let server = LlmServer::start(vec![Reply::sse(&anthropic_stream(&["x"], 10, 2))]).await;
+    assert!(anthropic(&server).forces_tools());
+    collect(anthropic(&server).stream(forced)).await;
+    let body: serde_json::Value = serde_json::from_str(&server.recorded()[0].body).expect("json");
+    assert_eq!(body["tools"][0]["name"], "submit_verdict");
+    assert_eq!(body["tools"][0]["input_schema"], schema);
+    assert_eq!(
+        body["tool_choice"],
+        serde_json::json!({"type": "tool", "name": "submit_verdict"})
+    );
+}

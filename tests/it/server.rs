@@ -873,3 +873,164 @@ async fn alerts_left_queued_by_a_killed_process_are_triaged_after_restart() {
             .any(|t| t.status == soc_copilot::store::TriageStatus::Complete)
     );
 }
+
+/// The real binary: `serve` is killed with SIGKILL while a model triage of a pushed alert
+/// streams; started again, it triages that alert, and the cut-off run is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_mid_triage_triages_the_alert_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    // A model that keeps the stream open (pings) and never answers.
+    let llm = LlmServer::start(vec![Reply::Pinging]).await;
+    let spawn = |engine: &str, port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_soc-copilot"))
+            .args(["--data-dir", dir.path().to_str().expect("utf-8 path")])
+            .args([
+                "serve",
+                "--engine",
+                engine,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("ANTHROPIC_API_KEY", "sk-ant-kill-test")
+            .env("ANTHROPIC_BASE_URL", llm.base_url())
+            .env("ORT_DYLIB_PATH", "/nonexistent")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve starts")
+    };
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    };
+    let http = reqwest::Client::new();
+    let wait_for = |base: String, want: &'static str| {
+        let http = http.clone();
+        async move {
+            for _ in 0..400 {
+                if let Ok(r) = http.get(format!("{base}/alerts")).send().await
+                    && let Ok(v) = r.json::<Value>().await
+                    && v[0]["status"] == want
+                {
+                    return v;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the alert never reached {want}");
+        }
+    };
+    let ready = |base: String| {
+        let http = http.clone();
+        async move {
+            for _ in 0..400 {
+                if http.get(format!("{base}/health")).send().await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("serve did not come up");
+        }
+    };
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = spawn("anthropic", port);
+    ready(base.clone()).await;
+    let r = http
+        .post(format!("{base}/alerts"))
+        .body(ndjson(&["kill-1"], "high"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 202);
+    wait_for(base.clone(), "triaging").await;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut second = spawn("offline", port);
+    ready(base.clone()).await;
+    let list = wait_for(base.clone(), "triaged").await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(list[0]["verdict"].as_str().is_some(), "{list}");
+    let runs = triages_of(dir.path(), "kill-1");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let cut = runs
+        .iter()
+        .find(|t| t.engine == "anthropic")
+        .expect("the killed run");
+    assert_eq!(cut.status, soc_copilot::store::TriageStatus::Cancelled);
+    assert!(
+        cut.error
+            .as_deref()
+            .is_some_and(|e| e.contains("abandoned"))
+    );
+    let done = runs
+        .iter()
+        .find(|t| t.engine == "offline")
+        .expect("the new run");
+    assert_eq!(done.status, soc_copilot::store::TriageStatus::Complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sse_client_gets_every_delta_merged_into_fewer_events() {
+    let verdict = json!({"verdict": "LOW", "confidence": 0.6, "reasoning": "r"}).to_string();
+    let words: Vec<String> = (0..20_000).map(|i| format!("w{i} ")).collect();
+    let mut parts: Vec<&str> = words.iter().map(String::as_str).collect();
+    let tail = format!("\n```json\n{verdict}\n```");
+    parts.push(&tail);
+    let llm = LlmServer::start(vec![Reply::sse(&anthropic_stream(&parts, 100, 40))]).await;
+    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
+        Arc::new(Anthropic::new(
+            &llm.base_url(),
+            "sk-ant-x",
+            "claude-sonnet-4-5",
+            reqwest::Client::new(),
+            DriveOptions::default(),
+        )),
+        ModelSettings {
+            max_tokens: 512,
+            temperature: 0.0,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            json_schema: false,
+        },
+    ));
+    let api = start(Opts {
+        engine,
+        ..Opts::default()
+    })
+    .await;
+    let r = api
+        .http
+        .post(format!("{}/triage?stream=true", api.base))
+        .json(&alert())
+        .send()
+        .await
+        .expect("send");
+    // The client falls behind: it reads nothing while the model streams.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = r.text().await.expect("body");
+    let mut reasoning = String::new();
+    let mut events = 0;
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l == "event: reasoning" {
+            let data = lines
+                .next()
+                .and_then(|d| d.strip_prefix("data: "))
+                .expect("data");
+            let v: Value = serde_json::from_str(data).expect("json");
+            reasoning.push_str(v["text"].as_str().expect("text"));
+            events += 1;
+        }
+    }
+    assert_eq!(reasoning, parts.concat(), "no delta was dropped");
+    assert!(events <= parts.len());
+    assert!(text.contains("event: verdict"), "and the verdict follows");
+}

@@ -3,7 +3,6 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
 
 use super::super::state::ChatRole;
 use super::{View, block, text, title_span};
@@ -62,17 +61,9 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
         )])),
         None => {}
     }
-    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
-    let total = para.line_count(history.width);
-    let max_scroll = total.saturating_sub(history.height as usize);
-    let scroll = match s.chat_scroll {
-        None => max_scroll,
-        Some(y) => (y as usize).min(max_scroll),
-    };
-    f.render_widget(
-        para.scroll((scroll.min(u16::MAX as usize) as u16, 0)),
-        history,
-    );
+    let (para, scroll) =
+        super::text::scrolled(lines, history.width, history.height as usize, s.chat_scroll);
+    f.render_widget(para.scroll((scroll, 0)), history);
     if input_h > 0 {
         f.render_widget(v.input, input);
     }

@@ -4,7 +4,6 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
 
 use super::super::state::{Item, ItemStatus};
 use super::{View, block, text, title_span};
@@ -137,18 +136,11 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
             lines.extend(verdict_lines(it, v));
         }
     }
-    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
-    let inner_w = area.width.saturating_sub(2);
-    let inner_h = area.height.saturating_sub(2) as usize;
-    let total = para.line_count(inner_w);
-    let max_scroll = total.saturating_sub(inner_h);
-    let scroll = match s.reasoning_scroll {
-        None => max_scroll,
-        Some(y) => (y as usize).min(max_scroll),
-    };
-    f.render_widget(
-        para.block(b)
-            .scroll((scroll.min(u16::MAX as usize) as u16, 0)),
-        area,
+    let (para, scroll) = text::scrolled(
+        lines,
+        area.width.saturating_sub(2),
+        area.height.saturating_sub(2) as usize,
+        s.reasoning_scroll,
     );
+    f.render_widget(para.block(b).scroll((scroll, 0)), area);
 }

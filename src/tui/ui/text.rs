@@ -5,6 +5,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::super::state::StreamText;
 use super::super::state::markdown::{LineKind, MdLine, SpanKind};
@@ -48,6 +49,40 @@ pub fn stream<'a>(t: &'a StreamText, theme: &Theme, base: Style) -> Vec<Line<'a>
         Some(md) => markdown(md, theme, base),
         None => t.text.split('\n').map(|l| Line::styled(l, base)).collect(),
     }
+}
+
+/// A wrapped paragraph of `lines` for a pane `width` × `height`, and the scroll offset that
+/// shows the requested position (`None`: follow the end). When following, only the last
+/// lines that fill the pane are wrapped, so a frame costs what the pane shows, not the
+/// length of a reasoning stream that keeps growing.
+pub fn scrolled(
+    mut lines: Vec<Line<'_>>,
+    width: u16,
+    height: usize,
+    scroll: Option<u16>,
+) -> (Paragraph<'_>, u16) {
+    let wrap = Wrap { trim: false };
+    if scroll.is_none() {
+        let mut start = lines.len();
+        let mut rows = 0;
+        while start > 0 && rows < height {
+            start -= 1;
+            rows += Paragraph::new(lines[start].clone())
+                .wrap(wrap)
+                .line_count(width);
+        }
+        let tail = lines.split_off(start);
+        let offset = rows.saturating_sub(height);
+        return (Paragraph::new(tail).wrap(wrap), clamp(offset));
+    }
+    let para = Paragraph::new(lines).wrap(wrap);
+    let max_scroll = para.line_count(width).saturating_sub(height);
+    let offset = scroll.map_or(max_scroll, |y| (y as usize).min(max_scroll));
+    (para, clamp(offset))
+}
+
+fn clamp(n: usize) -> u16 {
+    n.min(u16::MAX as usize) as u16
 }
 
 /// Replaces any cell whose symbol holds a control character. Alert text is sanitised when
