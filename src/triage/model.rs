@@ -255,11 +255,6 @@ impl Engine for ModelEngine {
                     }
                 }
             };
-            if let Ok(v) = &d.verdict {
-                for w in &v.warnings {
-                    obs.event(Event::Warning(w.clone()));
-                }
-            }
             d.cost_usd = self.settings.cost(d.usage);
             d
         })

@@ -6,6 +6,7 @@
 //! result arriving after that never overwrites the row.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::alert::load::LoadedAlert;
@@ -71,24 +72,31 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Closes the run's row as cancelled if the run is dropped before it recorded its end.
+/// It exists before the row does: the blocking step that opens the row may still be running
+/// when the run is dropped, so it checks `dropped` after opening the row and closes the row
+/// itself if the guard went first (the guard's own close then finds nothing to do).
 struct RunGuard {
     stores: Arc<StorePool>,
     triage_id: String,
     armed: bool,
+    dropped: Arc<AtomicBool>,
 }
+
+const CANCELLED: &str = "cancelled: the run was stopped before it finished";
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
+        self.dropped.store(true, Ordering::SeqCst);
         let (stores, id) = (self.stores.clone(), std::mem::take(&mut self.triage_id));
-        let close = move || {
-            let why = "cancelled: the run was stopped before it finished";
-            match stores.get().and_then(|mut s| s.cancel_triage(&id, why)) {
-                Ok(_) => tracing::info!(triage_id = id, "run closed as cancelled"),
-                Err(e) => tracing::warn!(triage_id = id, "could not close a cancelled run: {e}"),
-            }
+        let close = move || match stores
+            .get()
+            .and_then(|mut s| s.cancel_triage(&id, CANCELLED))
+        {
+            Ok(_) => tracing::info!(triage_id = id, "run closed as cancelled"),
+            Err(e) => tracing::warn!(triage_id = id, "could not close a cancelled run: {e}"),
         };
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
@@ -146,26 +154,38 @@ impl Pipeline {
         let params = self.params_for(&req);
         let triage_id = new_id();
         let (engine_name, model) = (self.engine.name(), self.engine.model().map(str::to_string));
+        let mut guard = RunGuard {
+            stores: self.stores.clone(),
+            triage_id: triage_id.clone(),
+            armed: true,
+            dropped: Arc::new(AtomicBool::new(false)),
+        };
         let prepared = {
-            let (kb, stores, alert, id, model) = (
+            let (kb, stores, alert, id, model, dropped) = (
                 self.kb.clone(),
                 self.stores.clone(),
                 req.alert.clone(),
                 triage_id.clone(),
                 model.clone(),
+                guard.dropped.clone(),
             );
             blocking(move || {
                 let mut store = stores.get()?;
                 let p = prepare(&kb, &mut store, &alert, &params, req.delimiter)?;
                 store.start_triage(&id, p.alert_row, engine_name, model.as_deref())?;
+                if dropped.load(Ordering::SeqCst) {
+                    store.cancel_triage(&id, CANCELLED)?;
+                }
                 Ok(p)
             })
-            .await?
+            .await
         };
-        let mut guard = RunGuard {
-            stores: self.stores.clone(),
-            triage_id: triage_id.clone(),
-            armed: true,
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                guard.armed = false; // no row was opened
+                return Err(e);
+            }
         };
         obs.event(Event::Started {
             triage_id: triage_id.clone(),

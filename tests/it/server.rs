@@ -498,11 +498,12 @@ async fn concurrent_triages_are_all_answered_and_stored() {
             let body = json!({"alert": {"alert_id": format!("c-{i}"), "title": format!("Scheduled task created by schtasks #{i}"),
                 "description": "schtasks /create /sc onlogon /tr C:\\Users\\Public\\u.exe"}});
             let r = http.post(url).json(&body).send().await.expect("send");
-            r.status().as_u16()
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.expect("task"), 200);
+        let (status, body) = t.await.expect("task");
+        assert_eq!(status, 200, "{body}");
     }
     let store = Store::open_in(api.dir.path()).expect("store");
     let all = store.recent_triages(100).expect("triages");

@@ -223,3 +223,26 @@ fn similar_reviewed_cases_come_back_most_similar_first() {
     assert_eq!(cases[1].analyst_verdict, "LOW");
     assert!(cases[1].agreed);
 }
+
+#[test]
+fn connections_opening_at_once_on_a_new_database_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool =
+            std::sync::Arc::new(soc_copilot::store::StorePool::new(dir.path().to_path_buf()));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    // Each thread holds its connection, so the pool must open eight.
+                    let store = pool.get().map_err(|e| e.to_string())?;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    store.ping().map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread").expect("opened");
+        }
+    }
+}
