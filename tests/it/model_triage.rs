@@ -512,3 +512,43 @@ async fn a_cancelled_run_is_closed_and_a_late_result_cannot_overwrite_it() {
     assert_eq!(after.status, TriageStatus::Cancelled);
     assert_eq!(after.verdict, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_at_any_point_never_leaves_its_row_running() {
+    let s = setup();
+    let server = LlmServer::start(vec![Reply::Pinging]).await;
+    let p = pipeline(&s, &server);
+    // Abort at moments spread over preparation (embedding, search, opening the row) and
+    // streaming: the row is closed whichever step was under way.
+    for i in 0..30u64 {
+        let (p, a) = (p.clone(), alert("x"));
+        let task = tokio::spawn(async move {
+            p.run(
+                Request::new(Arc::new(a)),
+                &mut soc_copilot::triage::events::Quiet,
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_micros(i * 300)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let running: Vec<_> = s
+            .store
+            .recent_triages(100)
+            .expect("read")
+            .into_iter()
+            .filter(|t| t.status == TriageStatus::Running)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left running: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
