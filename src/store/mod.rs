@@ -136,6 +136,26 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `f` again while SQLite reports the database busy or locked, up to `BUSY_TIMEOUT`.
+fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -161,14 +181,13 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Switching to WAL takes an exclusive lock, and SQLite answers "locked" at once
+        // (without the busy handler) when another connection — in this process or another —
+        // is opening the same new database: wait and retry like any other busy wait.
+        while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(open_err)?;
+        while_busy(|| conn.pragma_update(None, "foreign_keys", "ON")).map_err(open_err)?;
+        while_busy(|| conn.pragma_update(None, "synchronous", "NORMAL")).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),

@@ -590,6 +590,38 @@ fn settings() -> ModelSettings {
     }
 }
 
+/// The console with its workers, triaging with Claude behind the scripted `server`, once
+/// the queue and the knowledge base (BM25 only) are ready.
+async fn claude_console(
+    dir: &std::path::Path,
+    server: &LlmServer,
+) -> (Console, Workers, mpsc::Receiver<Action>) {
+    let provider = Anthropic::new(
+        &server.base_url(),
+        "sk-ant-secret",
+        "claude-sonnet-4-5",
+        reqwest::Client::new(),
+        DriveOptions::default(),
+    );
+    let mut cfg = w_config(dir);
+    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
+    cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
+    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
+    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
+    let mut c = Console::new(
+        State::new("anthropic", "tester"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    w.load(Source::Paths(vec![repo().join("data/queue")]));
+    w.open_kb();
+    pump(&mut c, &mut w, &mut rx, "ready", |s| {
+        !s.loading && matches!(s.kb, KbState::Ready(_))
+    })
+    .await;
+    (c, w, rx)
+}
+
 fn w_config(dir: &std::path::Path) -> WorkerConfig {
     WorkerConfig {
         config: Config::defaults(),
@@ -689,29 +721,7 @@ async fn esc_cancels_the_stream_closes_the_connection_and_the_store_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
     let server = LlmServer::start(vec![Reply::Pinging]).await;
-    let provider = Anthropic::new(
-        &server.base_url(),
-        "sk-ant-secret",
-        "claude-sonnet-4-5",
-        reqwest::Client::new(),
-        DriveOptions::default(),
-    );
-    let mut cfg = w_config(dir.path());
-    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
-    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
-    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
-    let mut c = Console::new(
-        State::new("anthropic", "tester"),
-        Keymap::default(),
-        Theme { color: false },
-    );
-    w.load(Source::Paths(vec![repo().join("data/queue")]));
-    w.open_kb();
-    pump(&mut c, &mut w, &mut rx, "ready", |s| {
-        !s.loading && matches!(s.kb, KbState::Ready(_))
-    })
-    .await;
+    let (mut c, mut w, _rx) = claude_console(dir.path(), &server).await;
     perform(
         &mut c,
         &mut w,
@@ -926,29 +936,7 @@ async fn the_preview_is_exactly_the_request_the_triage_sends() {
         200,
     ))])
     .await;
-    let provider = Anthropic::new(
-        &server.base_url(),
-        "sk-ant-secret",
-        "claude-sonnet-4-5",
-        reqwest::Client::new(),
-        DriveOptions::default(),
-    );
-    let mut cfg = w_config(dir.path());
-    cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
-    cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
-    let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
-    let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
-    let mut c = Console::new(
-        State::new("anthropic", "tester"),
-        Keymap::default(),
-        Theme { color: false },
-    );
-    w.load(Source::Paths(vec![repo().join("data/queue")]));
-    w.open_kb();
-    pump(&mut c, &mut w, &mut rx, "ready", |s| {
-        !s.loading && matches!(s.kb, KbState::Ready(_))
-    })
-    .await;
+    let (mut c, mut w, mut rx) = claude_console(dir.path(), &server).await;
     perform(&mut c, &mut w, key('p'));
     pump(&mut c, &mut w, &mut rx, "the preview", |s| {
         s.preview.is_some()

@@ -184,6 +184,26 @@ fn alert() -> Value {
         "raw_log": {"ParentImage": "WINWORD.EXE", "CommandLine": "powershell -nop -w hidden -enc SQBFAFgA"}}})
 }
 
+/// Claude behind the scripted server `llm`.
+fn claude(llm: &LlmServer) -> Arc<dyn Engine> {
+    Arc::new(ModelEngine::new(
+        Arc::new(Anthropic::new(
+            &llm.base_url(),
+            "sk-ant-x",
+            "claude-sonnet-4-5",
+            reqwest::Client::new(),
+            DriveOptions::default(),
+        )),
+        ModelSettings {
+            max_tokens: 512,
+            temperature: 0.0,
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            json_schema: false,
+        },
+    ))
+}
+
 fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
@@ -433,22 +453,7 @@ async fn not_ready_is_503_and_a_full_queue_is_429() {
 
     // One slot, no waiting room, and a model that never answers: the second triage is refused.
     let llm = LlmServer::start(vec![Reply::Pinging, Reply::Pinging]).await;
-    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
-        Arc::new(Anthropic::new(
-            &llm.base_url(),
-            "sk-ant-x",
-            "claude-sonnet-4-5",
-            reqwest::Client::new(),
-            DriveOptions::default(),
-        )),
-        ModelSettings {
-            max_tokens: 512,
-            temperature: 0.0,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-            json_schema: false,
-        },
-    ));
+    let engine = claude(&llm);
     let api = start(Opts {
         engine,
         limits: Limits {
@@ -525,22 +530,7 @@ async fn streaming_sends_techniques_reasoning_then_the_verdict() {
         40,
     ))])
     .await;
-    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
-        Arc::new(Anthropic::new(
-            &llm.base_url(),
-            "sk-ant-x",
-            "claude-sonnet-4-5",
-            reqwest::Client::new(),
-            DriveOptions::default(),
-        )),
-        ModelSettings {
-            max_tokens: 512,
-            temperature: 0.0,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-            json_schema: false,
-        },
-    ));
+    let engine = claude(&llm);
     let api = start(Opts {
         engine,
         ..Opts::default()
@@ -661,22 +651,7 @@ async fn shutdown_lets_a_triage_in_flight_finish_and_be_stored() {
         *delay = Duration::from_millis(150);
     }
     let llm = LlmServer::start(vec![slow]).await;
-    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
-        Arc::new(Anthropic::new(
-            &llm.base_url(),
-            "sk-ant-x",
-            "claude-sonnet-4-5",
-            reqwest::Client::new(),
-            DriveOptions::default(),
-        )),
-        ModelSettings {
-            max_tokens: 512,
-            temperature: 0.0,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-            json_schema: false,
-        },
-    ));
+    let engine = claude(&llm);
     let mut api = start(Opts {
         engine,
         ..Opts::default()
@@ -986,22 +961,7 @@ async fn a_slow_sse_client_gets_every_delta_merged_into_fewer_events() {
     let tail = format!("\n```json\n{verdict}\n```");
     parts.push(&tail);
     let llm = LlmServer::start(vec![Reply::sse(&anthropic_stream(&parts, 100, 40))]).await;
-    let engine: Arc<dyn Engine> = Arc::new(ModelEngine::new(
-        Arc::new(Anthropic::new(
-            &llm.base_url(),
-            "sk-ant-x",
-            "claude-sonnet-4-5",
-            reqwest::Client::new(),
-            DriveOptions::default(),
-        )),
-        ModelSettings {
-            max_tokens: 512,
-            temperature: 0.0,
-            input_per_mtok: 3.0,
-            output_per_mtok: 15.0,
-            json_schema: false,
-        },
-    ));
+    let engine = claude(&llm);
     let api = start(Opts {
         engine,
         ..Opts::default()
