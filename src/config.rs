@@ -24,6 +24,12 @@ pub enum ConfigError {
         "no data directory: set SOC_COPILOT_DATA_DIR or pass --data-dir (the platform has no home directory)"
     )]
     NoDataDir,
+    #[error("{key} (from {origin}) {message}")]
+    Value {
+        key: String,
+        origin: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -184,12 +190,19 @@ pub struct ServerConfig {
     pub queue_depth: usize,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Connections open at once (idle and half-open ones included).
+    #[serde(default = "max_connections")]
+    pub max_connections: usize,
     /// Bearer token every route but /health requires. Env: SOC_COPILOT_API_TOKEN.
     pub token: Option<Secret>,
     /// Alerts pushed to `POST /alerts` under `serve` at or above this severity are triaged
     /// by the intake workers: `all`, `off`, or a severity.
     #[serde(default = "all")]
     pub auto_triage: String,
+}
+
+fn max_connections() -> usize {
+    512
 }
 
 fn all() -> String {
@@ -285,13 +298,94 @@ impl Config {
         if let Some(v) = env_var("OPENAI_BASE_URL") {
             config.llm.openai.base_url = v;
         }
-        if let Some(v) = env_var("SOC_COPILOT_API_TOKEN") {
+        // Set but blank is a mistake, not "auth off": it is caught by `validate`.
+        if let Ok(v) = std::env::var("SOC_COPILOT_API_TOKEN") {
             config.server.token = Some(Secret(v));
         }
         if let Some(v) = env_var("SOC_COPILOT_ENGINE") {
             config.llm.engine = v;
         }
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks values a type cannot: ranges that would panic or exhaust the machine, and a
+    /// blank API token. The error names the key, where it came from, and the allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let source = self
+            .file
+            .as_ref()
+            .map_or_else(|| "the defaults".to_string(), |p| p.display().to_string());
+        let bad = |key: &str, message: String| ConfigError::Value {
+            key: key.into(),
+            origin: source.clone(),
+            message,
+        };
+        let range = |key: &str, v: usize, lo: usize, hi: usize| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(key, format!("= {v}: must be {lo}–{hi}")))
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        range("[retrieval] top_k", self.retrieval.top_k, 1, 200)?;
+        range("[retrieval] depth", self.retrieval.depth, 1, 5000)?;
+        range("[embedding] threads", self.embedding.threads, 0, cores * 4)?;
+        range("[embedding] batch", self.embedding.batch, 1, 1024)?;
+        range("[server] concurrency", self.server.concurrency, 1, 1024)?;
+        range(
+            "[server] queue_depth",
+            self.server.queue_depth,
+            0,
+            1_000_000,
+        )?;
+        range(
+            "[server] max_connections",
+            self.server.max_connections,
+            1,
+            100_000,
+        )?;
+        range(
+            "[server] body_limit_bytes",
+            self.server.body_limit_bytes,
+            1024,
+            256 << 20,
+        )?;
+        if !(1..=3600).contains(&self.server.request_timeout_secs) {
+            return Err(bad(
+                "[server] request_timeout_secs",
+                format!("= {}: must be 1–3600", self.server.request_timeout_secs),
+            ));
+        }
+        let finite = [
+            ("[retrieval] rrf_k", self.retrieval.rrf_k),
+            ("[retrieval] dense_weight", self.retrieval.dense_weight),
+            (
+                "[retrieval] platform_penalty",
+                self.retrieval.platform_penalty,
+            ),
+            ("[retrieval] passage_weight", self.retrieval.passage_weight),
+        ];
+        for (key, v) in finite {
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad(key, format!("= {v}: must be a number ≥ 0")));
+            }
+        }
+        if let Some(t) = &self.server.token
+            && t.0.trim().is_empty()
+        {
+            return Err(ConfigError::Value {
+                key: "[server] token / SOC_COPILOT_API_TOKEN".into(),
+                origin: if std::env::var_os("SOC_COPILOT_API_TOKEN").is_some() {
+                    "the environment".into()
+                } else {
+                    source.clone()
+                },
+                message: "is set but blank: a blank token does not turn auth off; set a real token or unset it".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The data directory: `--data-dir`/env/config, else the platform's.
@@ -384,6 +478,23 @@ mod tests {
         assert!(!format!("{c:?}").contains("very-secret"));
         assert_eq!(c.llm.price("claude-sonnet-4-5-20250929").input, 3.0);
         assert_eq!(c.llm.price("llama3.1").output, 0.0);
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_naming_key_and_range() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("[retrieval]\ntop_k = 0\ndepth = 0\n", "top_k"),
+            ("[embedding]\nthreads = 100000\n", "threads"),
+            ("[server]\ntoken = \"  \"\n", "blank"),
+            ("[server]\nconcurrency = 0\n", "concurrency"),
+        ];
+        for (i, (text, needle)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("c{i}.toml"));
+            std::fs::write(&path, text).expect("write");
+            let err = Config::load(Some(&path)).expect_err(text).to_string();
+            assert!(err.contains(needle) && err.contains("c"), "{text}: {err}");
+        }
     }
 
     #[test]

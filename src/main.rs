@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match cli::run(args, started) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            cli::term::err_line(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }

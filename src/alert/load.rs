@@ -143,6 +143,9 @@ fn too_big(origin: String, size: usize) -> LoadError {
     }
 }
 
+/// Why an alert with nothing in it is refused rather than triaged from nothing.
+pub const EMPTY_ALERT: &str = "the alert has nothing to triage (no title, description or field with a value); check the sender's payload";
+
 fn push_value(value: &Value, raw: &str, origin: String, out: &mut Loaded) {
     // An {"id", "alert": {...}} envelope (as in evaluation and batch files).
     let inner = value
@@ -150,6 +153,13 @@ fn push_value(value: &Value, raw: &str, origin: String, out: &mut Loaded) {
         .filter(|a| a.is_object() && value.get("id").is_some())
         .unwrap_or(value);
     let mut alert = from_json(inner);
+    if alert.is_empty() {
+        out.errors.push(LoadError {
+            origin,
+            message: EMPTY_ALERT.into(),
+        });
+        return;
+    }
     if !std::ptr::eq(inner, value)
         && let Some(id) = value.get("id").and_then(Value::as_str)
     {

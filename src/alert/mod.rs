@@ -93,6 +93,13 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// Nothing to triage: no title, no description, no field with a value.
+    pub fn is_empty(&self) -> bool {
+        self.title.trim().is_empty()
+            && self.description.trim().is_empty()
+            && self.fields.iter().all(|f| f.value.trim().is_empty())
+    }
+
     /// The first field whose path is `name` or ends with `.name` (case-insensitive), so
     /// both `CommandLine` and `process.command_line` can be asked for.
     pub fn field(&self, name: &str) -> Option<&str> {

@@ -11,6 +11,8 @@ use super::{Alert, Field, Severity};
 pub const MAX_FIELDS: usize = 400;
 /// Deepest JSON nesting flattened.
 const MAX_DEPTH: usize = 12;
+/// The field that says an alert was cut to the bounds above.
+pub const TRUNCATED: &str = "soc_copilot.truncated";
 
 /// Plain text: the first line is the title, the rest the description.
 pub fn from_text(text: &str, id: Option<&str>) -> Alert {
@@ -57,6 +59,15 @@ pub fn from_json(value: &Value) -> Alert {
 /// Common last steps: indicators from all the text, host and user from them if the shape
 /// did not name one.
 fn finish(mut alert: Alert) -> Alert {
+    if alert.fields.len() >= MAX_FIELDS {
+        alert.fields.truncate(MAX_FIELDS - 1);
+        alert.fields.push(Field {
+            path: TRUNCATED.into(),
+            value: format!(
+                "the alert has more than {MAX_FIELDS} fields (or nests deeper than {MAX_DEPTH}); the rest were not kept"
+            ),
+        });
+    }
     let all = format!(
         "{}\n{}\n{}",
         alert.title,
@@ -94,14 +105,30 @@ fn is_identifier(path: &str) -> bool {
         || last == "sid"
 }
 
-/// `{alert_id, source, severity, title, description, raw_log, indicators}`.
+/// Top-level keys of the `soc-json` shape read into the alert's own slots; every other key
+/// is kept as a field.
+const SOC_JSON_SLOTS: [&str; 7] = [
+    "alert_id",
+    "id",
+    "source",
+    "severity",
+    "title",
+    "description",
+    "timestamp",
+];
+
+/// `{alert_id, source, severity, title, description, raw_log, indicators}`, and any other
+/// keys beside them (`host`, `command_line`, nested objects…), kept as fields.
 fn from_soc_json(value: &Value) -> Alert {
     let mut fields = Vec::new();
-    for key in ["raw_log", "indicators"] {
-        if let Some(v) = value.get(key) {
-            flatten(v, key, 0, &mut fields);
+    if let Some(obj) = value.as_object() {
+        for (key, v) in obj {
+            if !SOC_JSON_SLOTS.contains(&key.as_str()) {
+                flatten(v, &bounded(key, 128), 1, &mut fields);
+            }
         }
     }
+    let named = |keys: &[&str]| keys.iter().find_map(|k| str_at(value, k));
     Alert {
         id: str_at(value, "alert_id")
             .or_else(|| str_at(value, "id"))
@@ -114,6 +141,8 @@ fn from_soc_json(value: &Value) -> Alert {
         title: bounded(&str_at(value, "title").unwrap_or_default(), 512),
         description: str_at(value, "description").unwrap_or_default(),
         timestamp: str_at(value, "timestamp"),
+        host: named(&["host", "hostname", "host_name", "computer", "device"]),
+        user: named(&["user", "username", "user_name", "account"]),
         fields,
         ..Default::default()
     }
@@ -171,7 +200,15 @@ fn str_at(value: &Value, key: &str) -> Option<String> {
 
 /// Flattens nested JSON to `a.b.c` paths; arrays of scalars join with `, `.
 pub fn flatten(value: &Value, prefix: &str, depth: usize, out: &mut Vec<Field>) {
-    if out.len() >= MAX_FIELDS || depth > MAX_DEPTH {
+    if out.len() >= MAX_FIELDS {
+        return;
+    }
+    if depth > MAX_DEPTH {
+        // Too deep to flatten further: kept whole, as compact JSON text (bounded).
+        out.push(Field {
+            path: prefix.to_string(),
+            value: bounded(&value.to_string(), MAX_VALUE_BYTES),
+        });
         return;
     }
     let join = |k: &str| {

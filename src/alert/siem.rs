@@ -46,7 +46,13 @@ pub fn is_elastic(value: &Value) -> bool {
 }
 
 pub fn from_elastic(value: &Value) -> Alert {
-    let doc = Doc::new(elastic_source(value));
+    let mut doc = Doc::new(elastic_source(value));
+    // Hit metadata beside `_source` (`_index`, `_id`, `fields`…) is kept too.
+    if let Some(outer) = value.as_object().filter(|o| o.contains_key("_source")) {
+        for (k, v) in outer.iter().filter(|(k, _)| k.as_str() != "_source") {
+            flatten(v, k, 1, &mut doc.fields);
+        }
+    }
     let severity = doc
         .get("kibana.alert.severity")
         .and_then(|s| Severity::parse(&s))
@@ -105,13 +111,12 @@ pub fn from_splunk(value: &Value) -> Alert {
     let description = doc
         .first(&["rule_description", "description", "savedsearch_description"])
         .unwrap_or_default();
+    // The webhook envelope's own keys (`search_name`, `app`, `owner`, `results_link`, `sid`
+    // and anything else a sender adds) are kept beside the result's fields.
     let mut fields = doc.fields.clone();
-    fields.extend(outer.fields.into_iter().filter(|f| {
-        matches!(
-            f.path.as_str(),
-            "search_name" | "app" | "owner" | "results_link" | "sid"
-        )
-    }));
+    if value.get("result").is_some_and(Value::is_object) {
+        fields.extend(outer.fields);
+    }
     Alert {
         id: doc
             .first(&["event_id", "rule_id", "_cd"])

@@ -97,7 +97,9 @@ pub fn run(ctx: &Context, engine: Arc<dyn Engine>, b: Batch) -> anyhow::Result<E
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(super::term::Clean(
+            std::io::stdout().lock(),
+        ))),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,6 +11,9 @@ pub struct Args {
     /// Also load the embedding model to prove it works (takes a moment).
     #[arg(long)]
     pub load: bool,
+    /// Run SQLite's full `integrity_check` instead of `quick_check`.
+    #[arg(long)]
+    pub full: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -67,6 +70,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             println!("knowledge base: {e}");
         }
     }
+    if dir.exists() {
+        let problems = soc_copilot::search::KnowledgeBase::verify(&dir);
+        if problems.is_empty() {
+            println!("  index verified: segments, catalog, vectors and a probe search are sound");
+        } else {
+            ok = false;
+            for p in problems {
+                println!("  DAMAGED: {p}");
+            }
+            println!("  → re-run `soc-copilot ingest` to rebuild the index");
+        }
+    }
+
+    println!();
+    ok &= check_store(&ctx.data_dir, args.full);
+    if let Some(p) = soc_copilot::logging::problem() {
+        ok = false;
+        println!("log: {p} (commands log warnings to stderr instead)");
+    } else {
+        println!(
+            "log: {}",
+            ctx.data_dir.join("logs").join("soc-copilot.log").display()
+        );
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -99,4 +126,64 @@ fn report(d: &Discovery) {
     if d.chosen.is_none() {
         println!("  how to fix: {}", d.kind.remedy());
     }
+}
+
+/// Opens the database (without creating it), checks its schema version and runs
+/// `quick_check` (`integrity_check` with `--full`). False when anything is wrong.
+fn check_store(data_dir: &std::path::Path, full: bool) -> bool {
+    use soc_copilot::store::{DB_FILE, Store};
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        println!(
+            "database: {} (not created yet: the first triage creates it)",
+            path.display()
+        );
+        return true;
+    }
+    let store = match Store::open(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("database: DAMAGED or unreadable: {e}");
+            println!(
+                "  → move the file aside (keep it for recovery) and run again; a new one is created"
+            );
+            return false;
+        }
+    };
+    let version = store.schema_version().unwrap_or(-1);
+    println!(
+        "database: {} (schema {version} of {})",
+        path.display(),
+        Store::known_schema()
+    );
+    let mut ok = version == Store::known_schema();
+    match store.check_integrity(full) {
+        Ok(p) if p.is_empty() => println!(
+            "  {} passed",
+            if full {
+                "integrity_check"
+            } else {
+                "quick_check"
+            }
+        ),
+        Ok(problems) => {
+            ok = false;
+            for p in problems.iter().take(20) {
+                println!("  DAMAGED: {p}");
+            }
+            println!(
+                "  → restore from a backup, or `sqlite3 {} .recover`",
+                path.display()
+            );
+        }
+        Err(e) => {
+            ok = false;
+            println!("  DAMAGED: the check could not run: {e}");
+        }
+    }
+    if let Err(e) = store.probe_write() {
+        ok = false;
+        println!("  cannot write: {e}");
+    }
+    ok
 }

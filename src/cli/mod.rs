@@ -1,5 +1,16 @@
 //! The command line: argument parsing and one function per subcommand.
 
+/// Every line the CLI prints is sanitised (see `term`): these shadow the std macros in all
+/// the modules below.
+macro_rules! eprintln {
+    () => { $crate::cli::term::err_line("") };
+    ($($t:tt)*) => { $crate::cli::term::err_line(&format!($($t)*)) };
+}
+macro_rules! println {
+    () => { $crate::cli::term::out_line("") };
+    ($($t:tt)*) => { $crate::cli::term::out_line(&format!($($t)*)) };
+}
+
 pub mod batch;
 pub mod doctor;
 pub mod eval;
@@ -8,6 +19,7 @@ pub mod progress;
 pub mod review;
 pub mod search;
 pub mod serve;
+pub mod term;
 pub mod triage;
 pub mod tui;
 
@@ -135,8 +147,8 @@ impl Context {
 
 pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(&cli)?;
-    let _log = soc_copilot::logging::init(&ctx.data_dir);
     let command = cli.command.unwrap_or(Command::Tui(tui::Args::default()));
+    let _log = soc_copilot::logging::init(&ctx.data_dir, !matches!(command, Command::Tui(_)));
     match command {
         Command::Tui(a) => tui::run(ctx, a, started),
         Command::Ingest(a) => ingest::run(&ctx, a),

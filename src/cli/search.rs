@@ -122,7 +122,9 @@ fn batch(
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(super::term::Clean(
+            std::io::stdout().lock(),
+        ))),
     };
     let pb = bar(
         cases.len() as u64,

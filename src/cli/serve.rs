@@ -22,7 +22,8 @@ pub struct Args {
     pub engine: Option<EngineChoice>,
 }
 
-/// The listen address, and a warning when it leaves loopback without a token.
+/// The listen address. Beyond loopback a token is required: anyone who can reach the port
+/// could otherwise record feedback that steers later verdicts.
 pub fn listen_addr(ctx: &Context, flag: Option<&str>) -> anyhow::Result<SocketAddr> {
     let raw = flag.unwrap_or(&ctx.config.server.listen);
     let addr: SocketAddr = raw
@@ -36,8 +37,9 @@ pub fn listen_addr(ctx: &Context, flag: Option<&str>) -> anyhow::Result<SocketAd
             .as_ref()
             .is_none_or(|t| t.0.is_empty())
     {
-        eprintln!(
-            "warning: listening on {addr}, beyond this machine, with no token: set SOC_COPILOT_API_TOKEN"
+        anyhow::bail!(
+            "refusing to listen on {addr}, beyond this machine, with no API token: set SOC_COPILOT_API_TOKEN \
+             (or [server] token), or listen on 127.0.0.1"
         );
     }
     Ok(addr)
@@ -50,6 +52,8 @@ pub fn limits(ctx: &Context) -> Limits {
         queue_depth: s.queue_depth,
         body_limit: s.body_limit_bytes.max(1024),
         request_timeout: Duration::from_secs(s.request_timeout_secs.max(1)),
+        max_connections: s.max_connections,
+        header_read_timeout: server::HEADER_READ_TIMEOUT,
     }
 }
 

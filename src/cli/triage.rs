@@ -60,13 +60,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::term::Clean(std::io::stdout().lock());
     let mut failed = 0;
     for l in loaded.alerts {
         eprintln!("── {} ({})", l.alert.title, l.origin);
         let origin = l.origin.clone();
         let mut echo = |e: Event| {
-            let mut err = std::io::stderr().lock();
+            let mut err = super::term::Clean(std::io::stderr().lock());
             let _ = match e {
                 Event::Text(t) => write!(err, "{t}"),
                 Event::Warning(w) => write!(err, "\n[{w}]\n"),

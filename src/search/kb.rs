@@ -250,6 +250,71 @@ impl KnowledgeBase {
         Ok(())
     }
 
+    /// Checks an index on disk without loading the embedding model: manifest, catalog (and
+    /// its counts against the manifest), vectors (count and dimension), tantivy segments
+    /// (checksums) and a probe search. Returns the problems found, empty when sound.
+    pub fn verify(dir: &Path) -> Vec<String> {
+        let manifest = match Manifest::read(dir) {
+            Ok(m) => m,
+            Err(e) => return vec![e.to_string()],
+        };
+        let mut problems = Bm25::verify(&dir.join(TANTIVY));
+        match KnowledgeBase::open(dir, None) {
+            Ok(kb) => {
+                let counts = kb.catalog.counts();
+                if counts.techniques != manifest.counts.techniques
+                    || counts.subtechniques != manifest.counts.subtechniques
+                {
+                    problems.push(format!(
+                        "the catalog holds {} techniques + {} sub-techniques but the manifest says {} + {}; re-run `soc-copilot ingest`",
+                        counts.techniques, counts.subtechniques, manifest.counts.techniques, manifest.counts.subtechniques
+                    ));
+                }
+                if problems.is_empty()
+                    && let Err(e) = kb.probe()
+                {
+                    problems.push(e.to_string());
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+        if let Some(dense) = &manifest.dense {
+            match VectorStore::load(&dir.join(VECTORS)) {
+                Ok(v) if v.len() != dense.passages => problems.push(format!(
+                    "the vectors file holds {} passages but the manifest says {}; re-run `soc-copilot ingest`",
+                    v.len(),
+                    dense.passages
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("the vectors file cannot be read: {e}")),
+            }
+        }
+        problems
+    }
+
+    /// A small BM25 search and a re-read of the manifest: the index is still there and
+    /// answers (for `/health`). Cheap: no embedding.
+    pub fn probe(&self) -> Result<(), KbError> {
+        Manifest::read(&self.dir)?;
+        let alert = Alert {
+            title: "process execution command line".into(),
+            ..Default::default()
+        };
+        let params = SearchParams {
+            depth: 5,
+            ..SearchParams::default()
+        };
+        let hits = self.search_alert(&alert, 1, Mode::Bm25, &params)?;
+        if hits.is_empty() {
+            return Err(KbError::Corrupt {
+                path: self.dir.join(TANTIVY),
+                message: "a probe search found nothing: the full-text index is empty or unreadable"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn has_dense(&self) -> bool {
         self.embedder.is_some() && self.vectors.is_some()
     }

@@ -154,6 +154,35 @@ impl Bm25 {
         })
     }
 
+    /// Every segment file's checksum and the document count: the problems found, empty
+    /// when the index is sound.
+    pub fn verify(dir: &Path) -> Vec<String> {
+        let index = match Index::open_in_dir(dir) {
+            Ok(i) => i,
+            Err(e) => return vec![format!("the full-text index cannot be opened: {e}")],
+        };
+        let mut problems = Vec::new();
+        match index.validate_checksum() {
+            Ok(bad) => {
+                for f in bad {
+                    problems.push(format!(
+                        "full-text index file {} is damaged (checksum mismatch)",
+                        f.display()
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("the full-text index cannot be checked: {e}")),
+        }
+        match index.reader() {
+            Ok(r) if r.searcher().num_docs() == 0 => {
+                problems.push("the full-text index holds no documents".into())
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("the full-text index cannot be read: {e}")),
+        }
+        problems
+    }
+
     /// Weighted, analysed query words: a word's weight is its strongest source plus a
     /// little for each further source that repeats it.
     pub fn weighted_terms(&self, segments: &[Segment]) -> Vec<QueryTerm> {

@@ -56,14 +56,39 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// A 500. The full message goes to the log; the client gets it with machine paths
+    /// replaced by `<path>` (they say nothing a caller can act on and map the server).
     pub fn internal(message: impl Into<String>) -> ApiError {
         let message = message.into();
         tracing::error!("internal error: {message}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{} (details in the server log)", redact_paths(&message)),
+        )
     }
 
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            redact_paths(&message.into()),
+        )
+    }
+}
+
+/// Replaces file-system paths (absolute Unix paths, `~/…`, `C:\…`, `\\server\share`) with
+/// `<path>`, keeping the rest of the message.
+pub fn redact_paths(message: &str) -> String {
+    static PATH: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?P<pre>^|[\s"'(\[=])(?P<path>(?:~|\.{1,2})?/[^\s"'()\[\]{},;:]+|[A-Za-z]:\\[^\s"'()]*|\\\\[^\s"'()]+)"#,
+        )
+        .ok()
+    });
+    match &*PATH {
+        Some(re) => re.replace_all(message, "${pre}<path>").into_owned(),
+        None => "internal error".into(),
     }
 }
 
@@ -96,6 +121,9 @@ impl From<crate::store::StoreError> for ApiError {
                     "no triage with id {id}; POST /triage returns one, GET /alerts lists recent alerts"
                 ),
             ),
+            e @ crate::store::StoreError::NotComplete { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "triage_not_complete", e.to_string())
+            }
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -144,4 +172,41 @@ fn invalid(what: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> Api
     let mut err = ApiError::bad_request(message);
     err.body.error.field = field;
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_never_reach_a_client() {
+        for m in [
+            "cannot open the database /var/lib/soc/soc-copilot.db: disk I/O error",
+            "cannot read ~/data/index/meta.json",
+            "cannot read C:\\Users\\ann\\soc\\x.db",
+            "share \\\\filer\\soc\\x.db gone",
+            "a ./relative/dir/file failed",
+        ] {
+            let r = redact_paths(m);
+            assert!(
+                !r.contains("soc-copilot.db")
+                    && !r.contains("meta.json")
+                    && !r.contains("zed")
+                    && !r.contains("filer")
+                    && !r.contains("relative"),
+                "{m} → {r}"
+            );
+            assert!(r.contains("<path>"), "{r}");
+        }
+        assert_eq!(
+            redact_paths("database error: and/or 1/2"),
+            "database error: and/or 1/2"
+        );
+        let e = ApiError::internal("cannot open /srv/data/soc-copilot.db: locked");
+        assert!(
+            !e.body.error.message.contains("/srv"),
+            "{}",
+            e.body.error.message
+        );
+    }
 }

@@ -24,6 +24,10 @@ pub struct Limits {
     pub queue_depth: usize,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Connections open at once; one over the cap is closed at once.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
 }
 
 /// Where `POST /alerts` sends what it accepted. The composition root wires the receiver:
@@ -34,6 +38,13 @@ pub struct IntakeSink {
     /// Which alerts the receiver triages (they are queued, and recovered after a restart);
     /// `None`: the receiver gets every alert and decides for itself (the console).
     pub triages: Option<AutoTriage>,
+}
+
+/// What `/health` found wrong with the store and the index.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    pub store: Option<String>,
+    pub index: Option<String>,
 }
 
 pub struct AppState {
@@ -47,7 +58,7 @@ pub struct AppState {
     pub intake: Option<IntakeSink>,
     pub(super) permits: Semaphore,
     pub(super) in_flight: AtomicUsize,
-    pub(super) store_ok: Mutex<Option<(Instant, bool)>>,
+    pub(super) store_ok: Mutex<Option<(Instant, Probe)>>,
 }
 
 /// Counts a triage from admission to its end, so the queue can be bounded.
@@ -132,18 +143,40 @@ impl AppState {
         self.engine.model().map(str::to_string)
     }
 
-    /// Whether the store answers, checked at most once a second.
-    pub fn store_reachable(&self) -> bool {
+    /// Whether the store takes a write and the index answers a search, checked at most
+    /// once a second (blocking: call from the blocking pool). The problem, when there is
+    /// one, says what without naming machine paths.
+    pub fn probe(&self) -> Probe {
         if let Ok(cached) = self.store_ok.lock()
-            && let Some((at, ok)) = *cached
+            && let Some((at, p)) = &*cached
             && at.elapsed() < Duration::from_secs(1)
         {
-            return ok;
+            return p.clone();
         }
-        let ok = self.stores.get().is_ok_and(|s| s.ping().is_ok());
+        let store = match self.stores.get().and_then(|s| s.probe_write()) {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!("health: the store does not take writes: {e}");
+                Some(format!(
+                    "the store does not take writes ({})",
+                    super::error::redact_paths(&e.to_string())
+                ))
+            }
+        };
+        let index = match &*self.kb.borrow() {
+            Some(Ok(kb)) => kb.probe().err().map(|e| {
+                tracing::warn!("health: the index cannot be searched: {e}");
+                format!(
+                    "the index cannot be searched ({})",
+                    super::error::redact_paths(&e.to_string())
+                )
+            }),
+            _ => None,
+        };
+        let p = Probe { store, index };
         if let Ok(mut cached) = self.store_ok.lock() {
-            *cached = Some((Instant::now(), ok));
+            *cached = Some((Instant::now(), p.clone()));
         }
-        ok
+        p
     }
 }

@@ -1,6 +1,6 @@
 //! Analyst feedback on triages: thumbs, the analyst's own verdict, a reason, notes.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now};
@@ -80,13 +80,23 @@ pub struct NewFeedback {
 impl Store {
     /// Records feedback; an unknown triage id is an error that says how to find real ones.
     pub fn add_feedback(&mut self, f: &NewFeedback) -> Result<i64, StoreError> {
-        let exists: bool = self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM triages WHERE id = ?1)",
-            [&f.triage_id],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Err(StoreError::UnknownTriage(f.triage_id.clone()));
+        let status: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT status FROM triages WHERE id = ?1",
+                [&f.triage_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            None => return Err(StoreError::UnknownTriage(f.triage_id.clone())),
+            Some("complete") => {}
+            Some(other) => {
+                return Err(StoreError::NotComplete {
+                    id: f.triage_id.clone(),
+                    status: other.into(),
+                });
+            }
         }
         // A verdict correction without thumbs is a thumbs-down on the verdict.
         let thumbs = f.thumbs.unwrap_or(Thumbs::Down);

@@ -2,9 +2,8 @@
 //! never triaged twice; and the alert list with each one's status and verdict.
 
 use super::alerts::StoredAlert;
-use super::{Store, StoreError, now};
+use super::{Store, StoreError};
 use crate::alert::Alert;
-use rusqlite::OptionalExtension;
 
 /// What became of one pushed alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,15 +14,26 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// An alert as `GET /alerts` lists it.
+/// An alert as `GET /alerts` lists it: a summary read from columns (the normalised alert and
+/// the raw event are not loaded unless asked for), with the state of its latest triage.
 #[derive(Debug, Clone)]
 pub struct AlertStatus {
-    pub alert: StoredAlert,
-    /// `received`, `queued`, `triaging`, `triaged`, `failed` or `cancelled`.
+    /// The store's row id: pass it as `before` for the next page.
+    pub row: i64,
+    pub alert_key: String,
+    pub title: String,
+    pub source: String,
+    pub severity: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub received_at: String,
+    /// `received`, `queued`, `triaging`, `triaged`, `failed`, `cancelled` or `abandoned`.
     pub status: String,
     pub triage_id: Option<String>,
     pub verdict: Option<String>,
     pub confidence: Option<f64>,
+    /// The raw event, when asked for.
+    pub raw: Option<String>,
 }
 
 impl Store {
@@ -66,20 +76,16 @@ impl Store {
     }
 
     /// Alerts accepted for triage that no worker finished (the process stopped, even by
-    /// `kill -9`), oldest first. Their runs left `running` are closed as cancelled.
+    /// `kill -9`), oldest first. Their runs left `running` by a dead process were closed as
+    /// abandoned when the store opened; an alert a live process is still triaging is not
+    /// returned (it would be triaged twice).
     pub fn recover_intake(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
-        let tx = self
-            .conn_mut()
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE triages SET status = 'cancelled', error = 'abandoned: the process stopped while it ran', finished_at = ?1
-             WHERE status = 'running' AND alert_id IN (SELECT id FROM alerts WHERE intake = 'queued')",
-            [now()],
+        self.reap_abandoned()?;
+        let mut stmt = self.conn().prepare(
+            "SELECT a.id FROM alerts a WHERE a.intake = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM triages t WHERE t.alert_id = a.id AND t.status = 'running')
+             ORDER BY a.id",
         )?;
-        tx.commit()?;
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT id FROM alerts WHERE intake = 'queued' ORDER BY id")?;
         let rows: Vec<i64> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -93,40 +99,53 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest alerts with the state of their latest triage.
-    pub fn alert_statuses(&self, limit: usize) -> Result<Vec<AlertStatus>, StoreError> {
-        let alerts = self.recent_alerts(limit)?;
-        let mut out = Vec::with_capacity(alerts.len());
-        for a in alerts {
-            let intake: Option<String> = self
-                .conn()
-                .query_row("SELECT intake FROM alerts WHERE id = ?1", [a.row], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .flatten();
-            let latest = self.latest_triage_for(a.row)?;
-            let status = match (&latest, intake.as_deref()) {
-                (Some(t), _) => match t.status {
-                    super::TriageStatus::Running => "triaging",
-                    super::TriageStatus::Complete => "triaged",
-                    super::TriageStatus::Failed => "failed",
-                    super::TriageStatus::Cancelled if intake.as_deref() == Some("queued") => {
-                        "queued"
-                    }
-                    super::TriageStatus::Cancelled => "cancelled",
-                },
-                (None, Some("queued")) => "queued",
-                (None, _) => "received",
+    /// The newest alerts (below row `before`, for paging) with the state of their latest
+    /// triage; the raw event only when `with_raw`.
+    pub fn alert_statuses(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+        with_raw: bool,
+    ) -> Result<Vec<AlertStatus>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT a.id, a.alert_key, a.title, a.source, a.severity, a.host, a.user_name, a.created_at,
+                    a.intake, t.id, t.status, t.verdict, t.confidence, CASE WHEN ?3 THEN a.raw END
+             FROM alerts a
+             LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id
+                                            ORDER BY created_at DESC, rowid DESC LIMIT 1)
+             WHERE ?2 IS NULL OR a.id < ?2
+             ORDER BY a.id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![limit as i64, before, with_raw], |r| {
+            let intake: Option<String> = r.get(8)?;
+            let triage: Option<String> = r.get(10)?;
+            let queued = intake.as_deref() == Some("queued");
+            let status = match (triage.as_deref(), queued) {
+                (Some("running"), _) => "triaging",
+                (Some("complete"), _) => "triaged",
+                (Some("failed"), _) => "failed",
+                (Some(_), true) => "queued",
+                (Some("cancelled"), false) => "cancelled",
+                (Some(_), false) => "abandoned",
+                (None, true) => "queued",
+                (None, false) => "received",
             };
-            out.push(AlertStatus {
+            Ok(AlertStatus {
+                row: r.get(0)?,
+                alert_key: r.get(1)?,
+                title: r.get(2)?,
+                source: r.get(3)?,
+                severity: r.get(4)?,
+                host: r.get(5)?,
+                user: r.get(6)?,
+                received_at: r.get(7)?,
                 status: status.into(),
-                triage_id: latest.as_ref().map(|t| t.id.clone()),
-                verdict: latest.as_ref().and_then(|t| t.verdict.clone()),
-                confidence: latest.as_ref().and_then(|t| t.confidence),
-                alert: a,
-            });
-        }
-        Ok(out)
+                triage_id: r.get(9)?,
+                verdict: r.get(11)?,
+                confidence: r.get(12)?,
+                raw: r.get(13)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -7,6 +7,7 @@ pub mod chats;
 pub mod feedback;
 pub mod intake;
 pub mod notes;
+pub mod owner;
 pub mod pool;
 pub mod similar;
 pub mod triages;
@@ -14,7 +15,7 @@ pub mod triages;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 pub use accuracy::Accuracy;
 pub use alerts::StoredAlert;
@@ -41,6 +42,12 @@ pub enum StoreError {
     },
     #[error("no triage with id {0}; `soc-copilot history` lists recent ones")]
     UnknownTriage(String),
+    #[error(
+        "triage {id} is {status}, not complete: feedback judges a finished verdict; re-triage the alert and judge the new run"
+    )]
+    NotComplete { id: String, status: String },
+    #[error("cannot upgrade the database: {0}")]
+    Migration(String),
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("stored JSON is damaged: {0}")]
@@ -134,6 +141,44 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN intake TEXT CHECK (intake IN ('queued', 'held', 'done'));
     CREATE INDEX alerts_intake ON alerts(intake) WHERE intake = 'queued';
     "#,
+    // 4: a run left by a process that died is 'abandoned'; `owner` names the process that
+    // runs it (host, pid, process start time), so a later process can tell a dead owner from
+    // a live one. SQLite cannot change a CHECK constraint in place: the table is rebuilt
+    // (foreign keys are off while migrations run, so feedback and notes keep their rows).
+    r#"
+    CREATE TABLE triages_new (
+        id              TEXT PRIMARY KEY,
+        alert_id        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        status          TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'cancelled', 'abandoned')),
+        engine          TEXT NOT NULL,
+        model           TEXT,
+        verdict         TEXT,
+        confidence      REAL,
+        verdict_json    TEXT,
+        raw_output      TEXT,
+        error           TEXT,
+        provenance_json TEXT,
+        input_tokens    INTEGER NOT NULL DEFAULT 0,
+        output_tokens   INTEGER NOT NULL DEFAULT 0,
+        cost_usd        REAL NOT NULL DEFAULT 0,
+        latency_ms      INTEGER,
+        ttft_ms         INTEGER,
+        created_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        owner           TEXT
+    );
+    INSERT INTO triages_new (id, alert_id, status, engine, model, verdict, confidence, verdict_json, raw_output,
+        error, provenance_json, input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, created_at, finished_at)
+      SELECT id, alert_id, status, engine, model, verdict, confidence, verdict_json, raw_output,
+        error, provenance_json, input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, created_at, finished_at
+      FROM triages;
+    DROP TABLE triages;
+    ALTER TABLE triages_new RENAME TO triages;
+    CREATE INDEX triages_alert ON triages(alert_id, created_at);
+    CREATE INDEX triages_running ON triages(status) WHERE status = 'running';
+    -- One row `/health` rewrites to prove the store takes writes.
+    CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+    "#,
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,13 +231,16 @@ impl Store {
         // (without the busy handler) when another connection — in this process or another —
         // is opening the same new database: wait and retry like any other busy wait.
         while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(open_err)?;
-        while_busy(|| conn.pragma_update(None, "foreign_keys", "ON")).map_err(open_err)?;
         while_busy(|| conn.pragma_update(None, "synchronous", "NORMAL")).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
+        // Foreign keys stay off while migrations run: a migration that rebuilds a table must
+        // not cascade-delete the rows that point at it.
         store.migrate()?;
+        while_busy(|| store.conn.pragma_update(None, "foreign_keys", "ON")).map_err(open_err)?;
+        store.reap_abandoned()?;
         Ok(store)
     }
 
@@ -204,6 +252,35 @@ impl Store {
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// A real write (one row rewritten): the store takes writes, not only reads.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO health_probe (id, at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+            [now()],
+        )?;
+        Ok(())
+    }
+
+    /// `PRAGMA quick_check` (or the full `integrity_check`): the problems SQLite reports,
+    /// empty when the file is sound.
+    pub fn check_integrity(&self, full: bool) -> Result<Vec<String>, StoreError> {
+        let pragma = if full {
+            "PRAGMA integrity_check"
+        } else {
+            "PRAGMA quick_check"
+        };
+        let mut stmt = self.conn.prepare(pragma)?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    /// The schema version this build writes.
+    pub fn known_schema() -> i64 {
+        MIGRATIONS.len() as i64
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
@@ -230,6 +307,14 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Migration(format!(
+                "a migration left rows in {table} pointing at nothing; the database was not changed"
+            )));
         }
         tx.commit()?;
         Ok(())

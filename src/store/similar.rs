@@ -18,6 +18,10 @@ pub struct SimilarCase {
     pub analyst_verdict: String,
     pub agreed: bool,
     pub notes: Option<String>,
+    /// The host of the reviewed alert, to weigh "same entity" above "similar text".
+    pub host: Option<String>,
+    /// Who gave the feedback: several analysts agreeing weigh more than one repeating.
+    pub analyst: String,
 }
 
 impl Store {
@@ -31,7 +35,8 @@ impl Store {
         min_similarity: f32,
     ) -> Result<Vec<SimilarCase>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT a.alert_key, a.title, a.embedding, f.verdict, f.thumbs, f.analyst_verdict, f.notes
+            "SELECT a.alert_key, a.title, a.embedding, f.verdict, f.thumbs, f.analyst_verdict, f.notes,
+                    a.host, f.analyst
              FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
              WHERE f.superseded = 0 AND a.embedding IS NOT NULL AND f.verdict IS NOT NULL AND a.alert_key != ?1",
         )?;
@@ -67,6 +72,8 @@ impl Store {
                 analyst_verdict,
                 agreed,
                 notes: r.get(6)?,
+                host: r.get(7)?,
+                analyst: r.get(8)?,
             });
         }
         // One entry per alert: several triages of the same alert keep the most similar.

@@ -12,6 +12,8 @@ pub enum TriageStatus {
     Complete,
     Failed,
     Cancelled,
+    /// Its process stopped (killed, crashed) before it finished; closed by a later process.
+    Abandoned,
 }
 
 impl TriageStatus {
@@ -21,6 +23,7 @@ impl TriageStatus {
             TriageStatus::Complete => "complete",
             TriageStatus::Failed => "failed",
             TriageStatus::Cancelled => "cancelled",
+            TriageStatus::Abandoned => "abandoned",
         }
     }
 
@@ -29,6 +32,7 @@ impl TriageStatus {
             "complete" => TriageStatus::Complete,
             "failed" => TriageStatus::Failed,
             "cancelled" => TriageStatus::Cancelled,
+            "abandoned" => TriageStatus::Abandoned,
             _ => TriageStatus::Running,
         }
     }
@@ -117,8 +121,16 @@ impl Store {
         model: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO triages (id, alert_id, status, engine, model, created_at) VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
-            params![id, alert_row, engine, model, now()],
+            "INSERT INTO triages (id, alert_id, status, engine, model, created_at, owner)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                alert_row,
+                engine,
+                model,
+                now(),
+                super::owner::this_process()
+            ],
         )?;
         Ok(())
     }
@@ -223,13 +235,15 @@ impl Store {
             .optional()?)
     }
 
-    /// Closes the runs of an alert that were still `running` (a stream the analyst cancelled,
-    /// or one cut off when the console quit), so none is left dangling. Returns how many.
+    /// Closes the runs of an alert that this process left `running` (a stream the analyst
+    /// cancelled, or one cut off when the console quit), so none is left dangling. Runs of
+    /// the same alert in other processes are not touched. Returns how many.
     pub fn cancel_running(&mut self, alert_key: &str, why: &str) -> Result<usize, StoreError> {
         Ok(self.conn().execute(
             "UPDATE triages SET status = 'cancelled', error = ?2, finished_at = ?3
-             WHERE status = 'running' AND alert_id = (SELECT id FROM alerts WHERE alert_key = ?1)",
-            params![alert_key, why, now()],
+             WHERE status = 'running' AND owner = ?4
+               AND alert_id = (SELECT id FROM alerts WHERE alert_key = ?1)",
+            params![alert_key, why, now(), super::owner::this_process()],
         )?)
     }
 }

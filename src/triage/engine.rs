@@ -107,10 +107,35 @@ impl Prepared {
             prompt_hash,
             attack_version: kb.catalog.attack_version.clone(),
             retrieval: self.hits.iter().map(RetrievedTechnique::from).collect(),
+            retrieval_mode: retrieval_mode(kb).into(),
+            degraded: degradations(kb),
             similar_cases: self.similar.iter().map(|c| c.alert_key.clone()).collect(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             ..Default::default()
         }
+    }
+}
+
+/// `hybrid` when the embedding model and the index vectors are both in use, else `bm25-only`.
+pub fn retrieval_mode(kb: &KnowledgeBase) -> &'static str {
+    if kb.has_dense() {
+        "hybrid"
+    } else {
+        "bm25-only"
+    }
+}
+
+/// What runs in a reduced form with this knowledge base, said so a verdict can carry it.
+pub fn degradations(kb: &KnowledgeBase) -> Vec<String> {
+    match &kb.dense_off {
+        Some(why) if !kb.has_dense() => vec![format!(
+            "retrieval ran on BM25 alone and similar reviewed alerts were not searched: {why}; \
+             techniques and verdict can differ from a hybrid run"
+        )],
+        None if !kb.has_dense() => {
+            vec!["retrieval ran on BM25 alone and similar reviewed alerts were not searched".into()]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -380,6 +405,7 @@ pub fn triage_offline(
         latency_ms: started.elapsed().as_millis() as u64,
         ..prepared.provenance(offline::ENGINE, None, sha256_hex(&[RULESET_VERSION]), kb)
     };
+    verdict.warnings.extend(provenance.degraded.iter().cloned());
     record(
         store,
         &triage_id,

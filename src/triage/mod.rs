@@ -10,6 +10,7 @@ pub mod intake;
 pub mod model;
 pub mod offline;
 pub mod pipeline;
+pub mod precedent;
 pub mod prompt;
 pub mod provenance;
 pub mod rules;

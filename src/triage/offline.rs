@@ -59,9 +59,6 @@ fn level_for(score: f64) -> Level {
     }
 }
 
-/// Reviewed cases at least this similar pull the verdict toward what the analyst decided.
-const PRECEDENT_SIMILARITY: f32 = 0.85;
-
 pub fn triage(input: &OfflineInput<'_>) -> Verdict {
     let alert = input.alert;
     let text = format!(
@@ -156,36 +153,31 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         factors.push("signals point both ways (suspicious behaviour and known-benign tooling): confidence lowered".into());
     }
 
-    // Analyst precedent: what was decided on very similar alerts.
-    let precedents: Vec<&SimilarCase> = input
-        .similar
+    // Analyst precedent weighs in; it does not override (see `precedent`).
+    let rule_evidence: f64 = fired
         .iter()
-        .filter(|c| c.similarity >= PRECEDENT_SIMILARITY && c.analyst_verdict != "UNKNOWN")
-        .collect();
-    if let Some(best) = precedents.first()
-        && let Some(analyst_level) = Level::parse(&best.analyst_verdict)
-    {
-        let agreeing = precedents
-            .iter()
-            .filter(|c| c.analyst_verdict == best.analyst_verdict)
-            .count();
-        if analyst_level != level {
-            factors.push(format!(
-                    "analyst precedent: {agreeing} very similar reviewed alert(s) (best {:.2}, \"{}\") were judged {} — adopted over the rule score's {}",
-                    best.similarity, best.title, analyst_level, level
-                ));
-            level = analyst_level;
+        .map(|h| h.rule.weight)
+        .filter(|w| *w > 0.0)
+        .sum();
+    if let Some(p) = super::precedent::pull(alert, input.similar, score, rule_evidence, level_for) {
+        factors.push(p.explanation.clone());
+        if p.level == level {
+            confidence = (confidence + 0.1 * p.weight).min(0.9);
         } else {
-            factors.push(format!("analyst precedent agrees: {agreeing} very similar alert(s) were judged {analyst_level}"));
+            factors.push(format!(
+                "precedent moved the verdict from {level} to {}",
+                p.level
+            ));
         }
-        confidence = (confidence + 0.1 * agreeing as f64).min(0.9);
+        level = p.level;
+        score = p.score;
         evidence.push(Evidence {
             claim: format!(
-                "a similar alert (\"{}\") was judged {} by an analyst",
-                best.title, best.analyst_verdict
+                "{} similar reviewed alert(s) judged {} by {} analyst(s); the closest (\"{}\") weighed {:.2}",
+                p.cases, p.best.analyst_verdict, p.agreeing_analysts, p.best.title, p.weight
             ),
             source: "similar_case".into(),
-            reference: best.alert_key.clone(),
+            reference: p.best.alert_key.clone(),
         });
     }
 

@@ -221,10 +221,18 @@ impl Pipeline {
             )
         };
         provenance.latency_ms = started.elapsed().as_millis() as u64;
+        for d in &provenance.degraded {
+            obs.event(Event::Warning(d.clone()));
+        }
         let verdict = decision.verdict.map(|mut v| {
             v.triage_id = triage_id.clone();
             v.engine = engine_name.into();
             v.injection_flags = prepared.injection_flags.clone();
+            for d in &provenance.degraded {
+                if !v.warnings.contains(d) {
+                    v.warnings.push(d.clone());
+                }
+            }
             v
         });
         let (stores, id, row, prov, raw) = (

@@ -34,6 +34,12 @@ pub struct Provenance {
     pub prompt_hash: String,
     pub attack_version: String,
     pub retrieval: Vec<RetrievedTechnique>,
+    /// How techniques were retrieved: `hybrid` (BM25 + embeddings) or `bm25-only`.
+    #[serde(default)]
+    pub retrieval_mode: String,
+    /// What ran in a reduced form for this verdict, and why (empty when nothing did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     /// Alert keys of the similar reviewed cases shown to the engine.
     pub similar_cases: Vec<String>,
     pub input_tokens: u64,

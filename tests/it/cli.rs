@@ -19,7 +19,7 @@ fn soc(data_dir: &Path, args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-fn text(o: &Output) -> (String, String) {
+pub(crate) fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),

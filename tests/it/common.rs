@@ -80,3 +80,13 @@ pub fn built() -> &'static Built {
         Built { dir, first, kb }
     })
 }
+
+/// A knowledge base from the small fixture bundle (BM25 only), once per test run.
+pub fn built_fixture() -> &'static KnowledgeBase {
+    static KB: OnceLock<KnowledgeBase> = OnceLock::new();
+    KB.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        ingest_into(&fixture_bundle(), &dir, Err("BM25 only".into()));
+        KnowledgeBase::open(&locate(&dir), None).expect("opens")
+    })
+}

@@ -874,6 +874,8 @@ async fn alerts_pushed_to_the_api_appear_live_and_severe_ones_are_triaged() {
             queue_depth: 8,
             body_limit: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(10),
         },
         token: None,
         analyst: "tester".into(),

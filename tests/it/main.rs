@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod console;
 mod console_e2e;
+mod faults;
 mod fixture_kb;
 mod llm;
 mod model_triage;

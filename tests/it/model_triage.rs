@@ -433,6 +433,11 @@ async fn the_seed_contract_shape_is_taken_with_warnings_not_repaired() {
     ))])
     .await;
     let (out, _, warnings) = run_events(&mut s, &server, &alert("x")).await;
+    // The fixture index has no embeddings: that degradation is said, nothing else.
+    let warnings: Vec<_> = warnings
+        .into_iter()
+        .filter(|w| !w.starts_with("retrieval ran on BM25 alone"))
+        .collect();
     assert!(warnings.is_empty(), "no repair notice: {warnings:?}");
     let v = out.expect("coerced, not failed").verdict;
     assert_eq!(server.recorded().len(), 1, "no repair round trip");

@@ -59,6 +59,8 @@ impl Default for Opts {
                 queue_depth: 64,
                 body_limit: 64 * 1024,
                 request_timeout: Duration::from_secs(30),
+                max_connections: 64,
+                header_read_timeout: Duration::from_secs(10),
             },
             kb_ready: true,
             triages: None,
@@ -461,6 +463,8 @@ async fn not_ready_is_503_and_a_full_queue_is_429() {
             queue_depth: 0,
             body_limit: 65536,
             request_timeout: Duration::from_secs(30),
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(10),
         },
         ..Opts::default()
     })
@@ -826,6 +830,11 @@ async fn alerts_left_queued_by_a_killed_process_are_triaged_after_restart() {
             .start_triage("orphan-run", row, "anthropic", Some("claude-sonnet-4-5"))
             .expect("start");
     }
+    // As a killed process leaves it: no live owner (a row from before owners were recorded).
+    rusqlite::Connection::open(dir.path().join("soc-copilot.db"))
+        .expect("db")
+        .execute("UPDATE triages SET owner = NULL", [])
+        .expect("owner cleared");
     let api = start(Opts {
         triages: Some((AutoTriage::All, true)),
         dir: Some(dir),
@@ -837,7 +846,7 @@ async fn alerts_left_queued_by_a_killed_process_are_triaged_after_restart() {
     let runs = triages_of(api.dir.path(), "killed-1");
     assert_eq!(runs.len(), 2, "{runs:?}");
     let orphan = runs.iter().find(|t| t.id == "orphan-run").expect("orphan");
-    assert_eq!(orphan.status, soc_copilot::store::TriageStatus::Cancelled);
+    assert_eq!(orphan.status, soc_copilot::store::TriageStatus::Abandoned);
     assert!(
         orphan
             .error
@@ -940,7 +949,7 @@ async fn serve_killed_mid_triage_triages_the_alert_after_restart() {
         .iter()
         .find(|t| t.engine == "anthropic")
         .expect("the killed run");
-    assert_eq!(cut.status, soc_copilot::store::TriageStatus::Cancelled);
+    assert_eq!(cut.status, soc_copilot::store::TriageStatus::Abandoned);
     assert!(
         cut.error
             .as_deref()
@@ -994,4 +1003,227 @@ async fn a_slow_sse_client_gets_every_delta_merged_into_fewer_events() {
     assert_eq!(reasoning, parts.concat(), "no delta was dropped");
     assert!(events <= parts.len());
     assert!(text.contains("event: verdict"), "and the verdict follows");
+}
+
+/// A JSON triage whose client hangs up (a short client timeout against a slow model) goes
+/// on and is recorded complete: never left `running`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_triage_goes_on_after_its_client_leaves() {
+    let answer = json!({"verdict": "LOW", "confidence": 0.6, "reasoning": "r"}).to_string();
+    let stream = anthropic_stream(
+        &["Thinking ", "slowly ", &format!("```json\n{answer}\n```")],
+        100,
+        50,
+    );
+    let llm = LlmServer::start(vec![Reply::Sse {
+        chunks: stream.as_bytes().chunks(40).map(<[u8]>::to_vec).collect(),
+        delay: Duration::from_millis(60),
+    }])
+    .await;
+    let api = start(Opts {
+        engine: claude(&llm),
+        ..Opts::default()
+    })
+    .await;
+    let short = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let r = short
+        .post(format!("{}/triage", api.base))
+        .json(&alert())
+        .send()
+        .await;
+    assert!(r.is_err(), "the client gave up before the model answered");
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, list) = api.get("/alerts").await;
+        if list[0]["status"] == "triaged" {
+            last = list;
+            break;
+        }
+        last = list;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last[0]["status"], "triaged", "{last}");
+    assert_eq!(last[0]["verdict"], "LOW", "{last}");
+    let runs = triages_of(api.dir.path(), "api-1");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, soc_copilot::store::TriageStatus::Complete);
+}
+
+/// `/health` is 503 "degraded" when the store takes no writes or the index cannot be
+/// searched — not 200 while every triage fails — and no 500 names a machine path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_degraded_when_the_store_or_index_is_broken_and_500s_hide_paths() {
+    let api = start(Opts::default()).await;
+    let path = api.dir.path().display().to_string();
+    let db = api.dir.path().join("soc-copilot.db");
+    // A directory where the database should be: nothing can open it.
+    std::fs::create_dir(&db).expect("dir in the way");
+    let (s, h) = api.get("/health").await;
+    assert_eq!(s, 503, "{h}");
+    assert_eq!(h["status"], "degraded");
+    assert_eq!(h["store_reachable"], false);
+    assert!(!h.to_string().contains(&path), "{h}");
+    let (s, v) = api.post("/triage", alert()).await;
+    assert_eq!(s, 500, "{v}");
+    assert!(
+        !v.to_string().contains(&path),
+        "a 500 names no machine path: {v}"
+    );
+    std::fs::remove_dir(&db).expect("cleared");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, h) = api.get("/health").await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["retrieval"], "bm25-only");
+    assert_eq!(h["index_searchable"], true);
+
+    // The index loses its manifest: searching it is no longer trusted.
+    std::fs::remove_file(locate(api.dir.path()).join("manifest.json")).expect("rm");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, h) = api.get("/health").await;
+    assert_eq!(s, 503, "{h}");
+    assert_eq!(h["index_searchable"], false);
+    assert!(!h.to_string().contains(&path), "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_list_pages_and_returns_raw_only_when_asked() {
+    let api = start(Opts::default()).await;
+    let ids: Vec<String> = (0..5).map(|i| format!("page-{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (s, v) = api.raw("/alerts", ndjson(&refs, "low")).await;
+    assert_eq!(s, 202, "{v}");
+    let (s, first) = api.get("/alerts?limit=2").await;
+    assert_eq!(s, 200);
+    let first = first.as_array().cloned().expect("array");
+    assert_eq!(first.len(), 2);
+    assert!(
+        first.iter().all(|a| a.get("raw").is_none()),
+        "summaries only"
+    );
+    let cursor = first[1]["cursor"].as_i64().expect("cursor");
+    let (_, second) = api.get(&format!("/alerts?limit=2&before={cursor}")).await;
+    let second = second.as_array().cloned().expect("array");
+    assert_eq!(second.len(), 2);
+    let seen: Vec<&str> = first
+        .iter()
+        .chain(&second)
+        .filter_map(|a| a["alert_id"].as_str())
+        .collect();
+    assert_eq!(seen, ["page-4", "page-3", "page-2", "page-1"]);
+    let (_, raw) = api.get("/alerts?limit=1&raw=true").await;
+    assert!(
+        raw[0]["raw"].as_str().is_some_and(|r| r.contains("page-4")),
+        "{raw}"
+    );
+    let (s, v) = api.get("/alerts?limit=500&raw=true").await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (400, Some("limit")),
+        "{v}"
+    );
+}
+
+/// Sockets that never finish their headers are closed after the header timeout; at the
+/// connection cap the stalest half-open one makes room, so `/health` still answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_bounded_in_time_and_number() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = start(Opts {
+        limits: Limits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_millis(1500),
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let addr = api.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("partial");
+        slow.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The cap is full of half-open sockets: a real request still gets its answer.
+    let mut fresh = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    fresh
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(1), fresh.read_to_end(&mut answer))
+        .await
+        .expect("answered before the header timeout")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Every half-open socket ends: one evicted, the rest at the header timeout.
+    let mut buf = [0u8; 256];
+    for c in &mut slow {
+        let r = tokio::time::timeout(Duration::from_secs(4), c.read(&mut buf))
+            .await
+            .expect("closed by the server");
+        // hyper may answer 408 before closing; either way the socket ends.
+        if let Ok(n) = r
+            && n > 0
+        {
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("408"));
+        }
+    }
+    let (s, _) = api.get("/health").await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_alerts_are_400_and_feedback_needs_a_complete_run_and_names_its_analyst() {
+    let api = start(Opts::default()).await;
+    let (s, v) = api.post("/triage", json!({"alert": {}})).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (400, Some("alert")),
+        "{v}"
+    );
+    let (s, v) = api.raw("/alerts", b"{}".to_vec()).await;
+    assert_eq!(s, 400, "{v}");
+
+    let (s, v) = api.post("/triage", alert()).await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["triage_id"].as_str().expect("id").to_string();
+    let (s, v) = api
+        .post("/feedback", json!({"triage_id": id, "analyst_verdict": "HIGH", "analyst_correct": true, "analyst": "jdoe"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, t) = api.get(&format!("/triage/{id}")).await;
+    assert_eq!(t["feedback"][0]["analyst"], "jdoe");
+
+    let row = {
+        let store = Store::open_in(api.dir.path()).expect("store");
+        store.alert_by_key("api-1").expect("q").expect("alert").row
+    };
+    Store::open_in(api.dir.path())
+        .expect("store")
+        .start_triage("still-running", row, "anthropic", None)
+        .expect("start");
+    let (s, v) = api
+        .post("/feedback", json!({"triage_id": "still-running", "analyst_verdict": "LOW", "analyst_correct": false}))
+        .await;
+    assert_eq!((s, error_code(&v)), (409, "triage_not_complete"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("running"))
+    );
 }

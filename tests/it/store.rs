@@ -57,10 +57,18 @@ fn feedback(
 fn migrations_run_from_empty_and_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open_in(dir.path()).expect("open");
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(
+        store.schema_version().expect("version"),
+        Store::known_schema()
+    );
+    assert_eq!(Store::known_schema(), 4);
     drop(store);
     let store = Store::open_in(dir.path()).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(
+        store.schema_version().expect("version"),
+        Store::known_schema()
+    );
+    assert_eq!(Store::known_schema(), 4);
     drop(store);
 
     let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw open");

@@ -160,8 +160,12 @@ pub async fn intake(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
-    /// How many, newest first (1–1000, default 50).
+    /// How many, newest first (1–1000, default 50; 1–100 with `raw`).
     pub limit: Option<u64>,
+    /// Only alerts older than this cursor (the `cursor` of the last alert of the previous page).
+    pub before: Option<i64>,
+    /// Include each alert's raw event (default false: summaries only).
+    pub raw: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -173,13 +177,19 @@ pub struct AlertSummary {
     pub host: Option<String>,
     pub user: Option<String>,
     pub received_at: String,
-    /// `received` (stored only), `queued`, `triaging`, `triaged`, `failed` or `cancelled`.
+    /// `received` (stored only), `queued`, `triaging`, `triaged`, `failed`, `cancelled` or
+    /// `abandoned` (its process stopped mid-run).
     pub status: String,
     /// The latest triage of the alert, when there is one.
     pub triage_id: Option<String>,
     /// Its verdict, once triaged.
     pub verdict: Option<String>,
     pub confidence: Option<f64>,
+    /// Pass as `before` to get the next (older) page.
+    pub cursor: i64,
+    /// The raw event as received, with `?raw=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
 }
 
 #[utoipa::path(
@@ -193,14 +203,26 @@ pub async fn list(
     State(s): State<Arc<AppState>>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AlertSummary>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::field("limit", e.body_text()))?;
+    let Query(q) = q.map_err(|e| {
+        let text = e.body_text();
+        let field = ["before", "raw"]
+            .into_iter()
+            .find(|f| text.contains(f))
+            .unwrap_or("limit");
+        ApiError::field(field, text)
+    })?;
+    let raw = q.raw.unwrap_or(false);
+    let max = if raw { 100 } else { 1000 };
     let limit = match q.limit {
-        None => 50,
-        Some(n @ 1..=1000) => n as usize,
+        None => 50.min(max) as usize,
+        Some(n) if (1..=max).contains(&n) => n as usize,
         Some(n) => {
             return Err(ApiError::field(
                 "limit",
-                format!("limit must be 1–1000, got {n}"),
+                format!(
+                    "limit must be 1–{max}{}, got {n}",
+                    if raw { " with raw=true" } else { "" }
+                ),
             ));
         }
     };
@@ -208,20 +230,22 @@ pub async fn list(
         let store = s.stores.get()?;
         Ok(Json(
             store
-                .alert_statuses(limit)?
+                .alert_statuses(limit, q.before, raw)?
                 .into_iter()
                 .map(|st| AlertSummary {
-                    alert_id: st.alert.alert.id,
-                    title: st.alert.alert.title,
-                    source: st.alert.alert.source,
-                    severity: st.alert.alert.severity.map(|s| s.as_str().to_string()),
-                    host: st.alert.alert.host,
-                    user: st.alert.alert.user,
-                    received_at: st.alert.created_at,
+                    alert_id: st.alert_key,
+                    title: st.title,
+                    source: st.source,
+                    severity: st.severity,
+                    host: st.host,
+                    user: st.user,
+                    received_at: st.received_at,
                     status: st.status,
                     triage_id: st.triage_id,
                     verdict: st.verdict,
                     confidence: st.confidence,
+                    cursor: st.row,
+                    raw: st.raw,
                 })
                 .collect(),
         ))

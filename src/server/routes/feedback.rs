@@ -33,6 +33,10 @@ pub struct FeedbackRequest {
     pub analyst_correct: bool,
     #[serde(default)]
     pub analyst_notes: Option<String>,
+    /// Who gives the feedback (recorded with it; default: the server's analyst name).
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub analyst: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +63,7 @@ fn level(field: &str, v: &str) -> Result<Level, ApiError> {
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Unknown triage_id", body = ErrorBody),
+        (status = 409, description = "The triage is not complete (running, failed, cancelled or abandoned)", body = ErrorBody),
         (status = 413, body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -75,6 +80,16 @@ pub async fn feedback(
     if req.triage_id.trim().is_empty() {
         return Err(ApiError::field("triage_id", "triage_id is empty"));
     }
+    let analyst = match req.analyst.as_deref().map(str::trim) {
+        None => s.analyst.clone(),
+        Some(a) if a.is_empty() || a.chars().count() > 64 || a.chars().any(char::is_control) => {
+            return Err(ApiError::field(
+                "analyst",
+                "analyst must be 1–64 printable characters (or left out for the server's analyst name)",
+            ));
+        }
+        Some(a) => a.to_string(),
+    };
     tokio::task::spawn_blocking(move || {
         let mut store = s.stores.get()?;
         if let (Some(agent), Some(t)) = (&req.agent_verdict, store.triage(&req.triage_id)?)
@@ -96,7 +111,7 @@ pub async fn feedback(
             reason: None,
             analyst_verdict: Some(analyst_verdict.as_str().into()),
             notes: req.analyst_notes.filter(|n| !n.trim().is_empty()),
-            analyst: s.analyst.clone(),
+            analyst,
         })?;
         Ok((
             StatusCode::CREATED,

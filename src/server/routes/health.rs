@@ -20,7 +20,13 @@ pub struct Health {
     pub engine: String,
     pub model: Option<String>,
     pub embedding_model_loaded: bool,
+    /// The store took a write (a one-row probe) within the last second.
     pub store_reachable: bool,
+    /// The index answered a probe search.
+    pub index_searchable: bool,
+    /// `hybrid` (BM25 + embeddings) or `bm25-only` (the embedding model is not loaded:
+    /// verdicts rest on keyword retrieval alone).
+    pub retrieval: String,
     /// Why the status is not `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -35,7 +41,14 @@ pub struct Health {
     )
 )]
 pub async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
-    let store_reachable = s.store_reachable();
+    let s2 = s.clone();
+    let probe = tokio::task::spawn_blocking(move || s2.probe())
+        .await
+        .unwrap_or_else(|_| crate::server::state::Probe {
+            store: Some("the store check did not finish".into()),
+            index: None,
+        });
+    let store_reachable = probe.store.is_none();
     let mut h = Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -45,6 +58,8 @@ pub async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Health>
         model: s.model(),
         embedding_model_loaded: false,
         store_reachable,
+        index_searchable: probe.index.is_none(),
+        retrieval: "bm25-only".into(),
         problem: None,
     };
     match &*s.kb.borrow() {
@@ -52,6 +67,9 @@ pub async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Health>
             h.attack_version = Some(kb.catalog.attack_version.clone());
             h.techniques = Some(kb.catalog.techniques.len());
             h.embedding_model_loaded = kb.has_dense();
+            if kb.has_dense() {
+                h.retrieval = "hybrid".into();
+            }
         }
         Some(Err(e)) => {
             h.status = "degraded".into();
@@ -62,9 +80,11 @@ pub async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Health>
             h.problem = Some("the knowledge base is loading".into());
         }
     }
-    if !store_reachable && h.problem.is_none() {
+    if let Some(p) = probe.store.or(probe.index)
+        && h.problem.is_none()
+    {
         h.status = "degraded".into();
-        h.problem = Some("the store cannot be opened".into());
+        h.problem = Some(p);
     }
     let code = if h.status == "ok" {
         StatusCode::OK

@@ -99,6 +99,9 @@ fn to_request(req: TriageRequest) -> Result<Request, ApiError> {
             ));
         }
     };
+    if alert.is_empty() {
+        return Err(ApiError::field("alert", crate::alert::load::EMPTY_ALERT));
+    }
     if raw.len() > crate::alert::load::MAX_ALERT_BYTES {
         return Err(ApiError::field(
             "alert",
@@ -266,8 +269,15 @@ pub async fn triage(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let _admitted = s.admit()?;
-    let o = run(s.clone(), req, &mut Quiet).await?;
+    // The run is its own task: a client that hangs up (or times out) does not stop it, and
+    // its verdict is recorded (GET /alerts and GET /triage/{id} show it), as with streams.
+    let s2 = s.clone();
+    let o = tokio::spawn(async move {
+        let _admitted = s2.admit()?;
+        run(s2.clone(), req, &mut Quiet).await
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(Json(TriageResponse::new(o, alert_id)).into_response())
 }
 
@@ -277,7 +287,7 @@ pub struct StoredTriage {
     pub id: String,
     pub alert_id: String,
     pub alert_title: String,
-    /// running, complete, failed or cancelled.
+    /// running, complete, failed, cancelled or abandoned.
     pub status: String,
     pub engine: String,
     pub model: Option<String>,
