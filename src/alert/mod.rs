@@ -1,5 +1,6 @@
 //! The one alert model every source shape is parsed into.
 
+pub mod decode;
 pub mod ioc;
 pub mod load;
 pub mod parse;

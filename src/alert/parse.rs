@@ -68,13 +68,25 @@ fn finish(mut alert: Alert) -> Alert {
             ),
         });
     }
-    let all = format!(
-        "{}\n{}\n{}",
-        alert.title,
-        alert.description,
-        field_text(&alert.fields)
-    );
-    alert.iocs = extract(&all, &alert.fields);
+    let indicators = |a: &Alert| {
+        let all = format!("{}\n{}\n{}", a.title, a.description, field_text(&a.fields));
+        extract(&all, &a.fields)
+    };
+    alert.iocs = indicators(&alert);
+    // What the command lines encode, decoded and marked, then indicators again (a decoded
+    // download cradle names its URL).
+    let mut texts: Vec<&str> = alert
+        .iocs
+        .command_lines
+        .iter()
+        .map(String::as_str)
+        .collect();
+    texts.push(&alert.description);
+    let decoded = super::decode::decoded_fields(&texts);
+    if !decoded.is_empty() {
+        alert.fields.extend(decoded);
+        alert.iocs = indicators(&alert);
+    }
     if alert.host.is_none() {
         alert.host = alert.iocs.hosts.first().cloned();
     }

@@ -193,6 +193,19 @@ impl Catalog {
         catalog
     }
 
+    /// A catalog with no techniques (for tests and tools that need one).
+    pub fn empty(attack_version: &str) -> Self {
+        Catalog::new(
+            attack_version.into(),
+            "2.1".into(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            BTreeMap::new(),
+        )
+    }
+
     /// Rebuilds the id lookup; needed after deserialising.
     pub fn reindex(&mut self) {
         self.by_id = self

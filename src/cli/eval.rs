@@ -17,6 +17,21 @@ use super::progress::bar;
 pub enum EvalCommand {
     /// Recall@1/5/10 and MRR@10 (exact and family) of technique retrieval on labelled alerts.
     Retrieval(RetrievalArgs),
+    /// Cited precision and coverage of the offline engine's verdicts on labelled alerts.
+    Citations(CitationArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CitationArgs {
+    /// JSON lines `{"id", "source", "techniques", "alert"}`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+    /// Also write, per alert, the evidence each retrieved candidate had (the citation
+    /// rule's inputs) with whether its family is correct: for studying the rule.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub dump: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,16 +52,11 @@ pub struct RetrievalArgs {
 }
 
 pub fn run(ctx: &Context, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
-    let EvalCommand::Retrieval(args) = cmd;
-    let (cases, errors) = read_cases(&args.dataset)?;
-    for e in &errors {
-        eprintln!(
-            "warning: {}:{}: skipped: {}",
-            args.dataset.display(),
-            e.line,
-            e.message
-        );
-    }
+    let args = match cmd {
+        EvalCommand::Retrieval(args) => args,
+        EvalCommand::Citations(args) => return citations(ctx, args),
+    };
+    let cases = dataset(&args.dataset)?;
     let started = Instant::now();
     let predictions = match &args.preds {
         Some(p) => read_predictions(p)?,
@@ -156,4 +166,114 @@ fn print_reports(reports: &BTreeMap<String, Report>) {
             r.family.mrr_at_10
         );
     }
+}
+
+/// The offline engine over each labelled alert (hybrid retrieval, no precedent, nothing
+/// stored): which techniques its verdict cites, scored by family.
+fn citations(ctx: &Context, args: CitationArgs) -> anyhow::Result<ExitCode> {
+    use soc_copilot::triage::injection;
+    use soc_copilot::triage::offline::{OfflineInput, triage};
+    let cases = dataset(&args.dataset)?;
+    let started = Instant::now();
+    let kb = ctx.open_kb_for(Mode::Hybrid)?;
+    let params = ctx.config.search_params();
+    let top_k = ctx.triage_params().top_k;
+    let pb = bar(
+        cases.len() as u64,
+        "  triaging [{bar:40}] {pos}/{len} alerts",
+    );
+    let mut cited = BTreeMap::new();
+    let mut dump = String::new();
+    for chunk in cases.chunks(256) {
+        let alerts: Vec<Alert> = chunk.iter().map(|c| c.alert.clone()).collect();
+        for (case, hits) in
+            chunk
+                .iter()
+                .zip(kb.search_alerts(&alerts, top_k, Mode::Hybrid, &params)?)
+        {
+            if args.dump.is_some() {
+                let families: Vec<&str> = case
+                    .techniques
+                    .iter()
+                    .map(|t| soc_copilot::attack::catalog::family_of(t))
+                    .collect();
+                for s in soc_copilot::triage::cite::support(&case.alert, &hits, &kb.catalog) {
+                    let correct =
+                        families.contains(&soc_copilot::attack::catalog::family_of(&s.id));
+                    let mut v = serde_json::to_value(&s)?;
+                    v["case"] = case.id.clone().into();
+                    v["source"] = case.source.clone().into();
+                    v["correct"] = correct.into();
+                    dump.push_str(&v.to_string());
+                    dump.push('\n');
+                }
+            }
+            let flags = injection::detect(&case.alert.full_text());
+            let v = triage(&OfflineInput {
+                alert: &case.alert,
+                hits: &hits,
+                similar: &[],
+                catalog: &kb.catalog,
+                injection_flags: &flags,
+            });
+            cited.insert(
+                case.id.clone(),
+                v.matched_techniques
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    if let Some(p) = &args.dump {
+        std::fs::write(p, dump).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let reports = soc_copilot::eval::citations::score(&cases, &cited);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "offline citations on {} ({} cases, {:.1}s)",
+        args.dataset.display(),
+        cases.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<10} {:>6} {:>7} {:>7} {:>10} {:>10} {:>10}",
+        "source", "cases", "cited", "/alert", "precision", "coverage", "none cited"
+    );
+    for (k, r) in reports
+        .iter()
+        .filter(|(k, _)| *k != "overall")
+        .chain(reports.get_key_value("overall"))
+    {
+        println!(
+            "{:<10} {:>6} {:>7} {:>7.2} {:>10.3} {:>10.3} {:>10}",
+            k,
+            r.cases,
+            r.cited,
+            r.cited as f64 / r.cases.max(1) as f64,
+            r.precision,
+            r.coverage,
+            r.none_cited
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The labelled cases of a dataset; lines that cannot be read are reported and skipped.
+fn dataset(path: &std::path::Path) -> anyhow::Result<Vec<soc_copilot::eval::retrieval::Case>> {
+    let (cases, errors) = read_cases(path)?;
+    for e in &errors {
+        eprintln!(
+            "warning: {}:{}: skipped: {}",
+            path.display(),
+            e.line,
+            e.message
+        );
+    }
+    Ok(cases)
 }

@@ -1,3 +1,4 @@
 //! Measuring the tool: retrieval quality against labelled alerts.
 
+pub mod citations;
 pub mod retrieval;

@@ -2,6 +2,7 @@
 //! `pipeline::Pipeline::run` is the single entry point every front end calls.
 
 pub mod chat;
+pub mod cite;
 pub mod coerce;
 pub mod engine;
 pub mod events;

@@ -7,6 +7,7 @@ use crate::attack::Catalog;
 use crate::search::Hit;
 use crate::store::similar::SimilarCase;
 
+use super::cite;
 use super::rules::{self, RULESET_VERSION};
 use super::verdict::{
     ChainStep, Escalation, Evidence, InvestigationQuery, Level, MatchedTechnique, Verdict,
@@ -85,10 +86,12 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         });
     }
 
-    // The stakes implied by the best retrieved techniques' tactics.
+    // Techniques the evidence supports citing: rule-named ones, then corroborated retrieved
+    // ones (see `cite`). Only cited retrieved techniques speak for the stakes.
+    let (matched, cited_hits) = matched_techniques(input, &fired);
     let mut tactic_score: f64 = 0.0;
     let mut tactic_from = None;
-    for (rank, hit) in input.hits.iter().take(3).enumerate() {
+    for (rank, hit) in cited_hits.iter().enumerate() {
         let Some(t) = input.catalog.get(&hit.id) else {
             continue;
         };
@@ -97,7 +100,7 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
             .iter()
             .map(|s| tactic_weight(s))
             .fold(0.0, f64::max)
-            * [1.0, 0.7, 0.5][rank];
+            * [1.0, 0.7, 0.5][rank.min(2)];
         if w > tactic_score {
             tactic_score = w;
             tactic_from = Some((
@@ -110,7 +113,13 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
     if let Some((id, name, tactics)) = &tactic_from {
         score += tactic_score;
         factors.push(format!(
-            "{tactic_score:+.1} retrieved technique {id} {name} belongs to {tactics}"
+            "{tactic_score:+.1} cited technique {id} {name} belongs to {tactics}"
+        ));
+    }
+    let candidates = input.hits.len().saturating_sub(cited_hits.len());
+    if candidates > 0 {
+        factors.push(format!(
+            "{candidates} other retrieved technique(s) are candidates only: the alert's evidence does not single them out"
         ));
     }
 
@@ -181,7 +190,6 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         });
     }
 
-    let matched = matched_techniques(input, &fired);
     for m in &matched {
         evidence.push(Evidence {
             claim: format!("{} {}: {}", m.id, m.name, m.rationale),
@@ -201,17 +209,22 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
     if factors.is_empty() {
         reasoning.push_str("- no rule fired and no retrieved technique raised the stakes\n");
     }
-    reasoning.push_str(
-        "Missing evidence: process lineage beyond what the alert carries, the user's recent activity, and \
-         network connections around the event; a model or an analyst should weigh these.",
-    );
+    reasoning.push_str(&format!(
+        "Missing evidence: {}; a model or an analyst should weigh these.",
+        missing_evidence(alert)
+    ));
 
     let escalate = level >= Level::High;
     Verdict {
         triage_id: String::new(),
         verdict: level,
         confidence: (confidence.max(0.2) * 100.0).round() / 100.0,
-        attack_chain: attack_chain(input.catalog, &matched),
+        // A benign verdict describes no attack.
+        attack_chain: if level == Level::Benign {
+            Vec::new()
+        } else {
+            attack_chain(input.catalog, &matched)
+        },
         recommended_actions: recommended_actions(input.catalog, &matched, level, alert),
         false_positive_indicators: fired
             .iter()
@@ -253,9 +266,12 @@ fn field_containing(alert: &Alert, needle: &str) -> String {
         })
 }
 
-/// Techniques from fired rules first (they are direct behavioural evidence), then the top
-/// retrieved ones.
-fn matched_techniques(input: &OfflineInput<'_>, fired: &[rules::Hit]) -> Vec<MatchedTechnique> {
+/// Techniques from fired rules first (they are direct behavioural evidence), then the
+/// retrieved ones the evidence corroborates (`cite::decide`); also the cited hits, in order.
+fn matched_techniques<'h>(
+    input: &OfflineInput<'h>,
+    fired: &[rules::Hit],
+) -> (Vec<MatchedTechnique>, Vec<&'h crate::search::Hit>) {
     let mut out: Vec<MatchedTechnique> = Vec::new();
     let context: Vec<&str> = input.hits.iter().map(|h| h.id.as_str()).collect();
     for h in fired {
@@ -272,18 +288,82 @@ fn matched_techniques(input: &OfflineInput<'_>, fired: &[rules::Hit]) -> Vec<Mat
             }
         }
     }
-    for hit in input.hits.iter().take(3) {
+    let supports = cite::support(input.alert, input.hits, input.catalog);
+    let mut cited = Vec::new();
+    for (i, reason) in cite::decide(&supports) {
+        let hit = &input.hits[i];
+        cited.push(hit);
         if !out.iter().any(|m| m.id == hit.id) {
             let why: Vec<String> = hit.why.iter().take(3).map(ToString::to_string).collect();
             out.push(MatchedTechnique {
                 id: hit.id.clone(),
                 name: hit.name.clone(),
-                rationale: format!("retrieved (score {:.2}): {}", hit.score, why.join("; ")),
+                rationale: format!(
+                    "retrieved (score {:.2}), cited: {reason}; {}",
+                    hit.score,
+                    why.join("; ")
+                ),
                 in_context: true,
             });
         }
     }
-    out
+    (out, cited)
+}
+
+/// What the alert cannot show, by its kind: process lineage for endpoint alerts, the
+/// identity's activity for cloud and sign-in alerts, flows for network alerts.
+fn missing_evidence(alert: &Alert) -> &'static str {
+    let platforms = cite::alert_platforms(alert);
+    let text = alert.full_text().to_ascii_lowercase();
+    let cloud = platforms.iter().any(|p| {
+        matches!(
+            p.as_str(),
+            "IaaS" | "SaaS" | "Office Suite" | "Identity Provider" | "Containers"
+        )
+    });
+    let endpoint = !alert.iocs.command_lines.is_empty()
+        || !alert.iocs.processes.is_empty()
+        || platforms
+            .iter()
+            .any(|p| matches!(p.as_str(), "Windows" | "Linux" | "macOS"));
+    let sign_in = [
+        "logon",
+        "login",
+        "sign-in",
+        "signin",
+        "authentication",
+        "password",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    let network = [
+        "dns",
+        "firewall",
+        "netflow",
+        "connection",
+        "traffic",
+        "port ",
+        "dst_port",
+        "dest_port",
+        "beacon",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    if cloud {
+        "the identity's other API calls and sign-ins around the event, where the source address is and \
+         whether it is known, and whether the change was approved"
+    } else if endpoint {
+        "process lineage beyond what the alert carries, the user's recent activity, and network \
+         connections around the event"
+    } else if sign_in {
+        "the account's other sign-ins and their sources, MFA results, and whether the account is a \
+         service or a person"
+    } else if network {
+        "which host and process made the traffic, its volume and timing around the event, and what \
+         is known of the remote end"
+    } else {
+        "the activity around the event on the entities it names, and whether it was expected"
+    }
 }
 
 fn attack_chain(catalog: &Catalog, matched: &[MatchedTechnique]) -> Vec<ChainStep> {

@@ -191,15 +191,7 @@ mod tests {
         let p = build(
             &Alert::default(),
             &[],
-            &Catalog::new(
-                "18.1".into(),
-                "2.1".into(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Default::default(),
-            ),
+            &Catalog::empty("18.1"),
             &[case],
             &[],
             "D",

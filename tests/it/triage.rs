@@ -218,3 +218,68 @@ fn a_verdict_records_that_retrieval_ran_on_bm25_alone() {
     assert_eq!(o.provenance.retrieval_mode, "hybrid");
     assert!(o.provenance.degraded.is_empty());
 }
+
+/// Citations follow the evidence: no technique of a platform the alert contradicts, a
+/// BENIGN verdict describes no attack, and the missing-evidence note fits the alert's kind.
+#[test]
+fn offline_citations_need_corroboration_and_fit_the_alert() {
+    use soc_copilot::alert::parse::from_json;
+    use soc_copilot::triage::offline::{OfflineInput, triage};
+    let kb = &built().kb;
+    let params = soc_copilot::search::SearchParams::default();
+    let run = |v: serde_json::Value| {
+        let a = from_json(&v);
+        let hits = kb
+            .search_alert(&a, 8, soc_copilot::search::Mode::Hybrid, &params)
+            .expect("search");
+        (
+            triage(&OfflineInput {
+                alert: &a,
+                hits: &hits,
+                similar: &[],
+                catalog: &kb.catalog,
+                injection_flags: &[],
+            }),
+            hits,
+        )
+    };
+    let (v, hits) = run(
+        serde_json::json!({"title": "Shadow copies deleted with vssadmin", "host": "FS-01",
+        "command_line": "vssadmin.exe delete shadows /all /quiet"}),
+    );
+    for m in &v.matched_techniques {
+        let t = kb.catalog.get(&m.id).expect("known");
+        assert!(
+            t.platforms.iter().any(|p| p == "Windows"),
+            "{} ({:?}) cited on a Windows alert",
+            m.id,
+            t.platforms
+        );
+    }
+    assert!(v.matched_techniques.iter().any(|m| m.id == "T1490"));
+    assert!(
+        v.matched_techniques.len() < hits.len(),
+        "candidates stay candidates"
+    );
+
+    let (v, _) = run(
+        serde_json::json!({"title": "Nightly Veeam backup job completed",
+        "description": "Veeam Backup & Replication job 'Nightly-FS' finished successfully; 1.2 TB processed",
+        "host": "BKP-01", "severity": "informational"}),
+    );
+    assert_eq!(
+        v.verdict,
+        soc_copilot::triage::Level::Benign,
+        "{}",
+        v.reasoning
+    );
+    assert!(v.attack_chain.is_empty(), "{:?}", v.attack_chain);
+
+    let (v, _) = run(
+        serde_json::json!({"title": "Unusual sign-in to the AWS console",
+        "description": "ConsoleLogin from 185.220.101.47 for IAM user deploy-bot without MFA",
+        "raw_log": {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin"}}),
+    );
+    assert!(!v.reasoning.contains("process lineage"), "{}", v.reasoning);
+    assert!(v.reasoning.contains("API calls"), "{}", v.reasoning);
+}

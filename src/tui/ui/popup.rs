@@ -85,8 +85,10 @@ fn detail<'a>(v: &'a View<'_>) -> Vec<Line<'a>> {
         Line::styled(format!("Platforms: {}", d.platforms.join(", ")), t.dim()),
         Line::styled(d.url.as_str(), t.accent()),
         Line::from(""),
-        Line::raw(d.description.as_str()),
     ];
+    // A `Line` does not break at '\n': each paragraph line is its own `Line`, or the
+    // sentences of two paragraphs run together ("systems).PowerShell").
+    lines.extend(d.description.lines().map(Line::raw));
     let mut section = |title: &'a str, rows: &'a [String], empty: &'a str| {
         lines.push(Line::from(""));
         lines.push(Line::styled(title, t.heading()));
@@ -94,10 +96,14 @@ fn detail<'a>(v: &'a View<'_>) -> Vec<Line<'a>> {
             lines.push(Line::styled(empty, t.dim()));
         }
         for r in rows {
-            lines.push(Line::from(vec![
-                Span::styled("• ", t.accent()),
-                Span::raw(r.as_str()),
-            ]));
+            let mut first = true;
+            for part in r.lines().filter(|l| !l.trim().is_empty()) {
+                lines.push(Line::from(vec![
+                    Span::styled(if first { "• " } else { "  " }, t.accent()),
+                    Span::raw(part),
+                ]));
+                first = false;
+            }
         }
     };
     section(

@@ -30,7 +30,10 @@ fn summary<'a>(a: &Accuracy, v: &View<'_>) -> Vec<Line<'a>> {
     let engines: Vec<String> = a
         .per_engine
         .iter()
-        .map(|(e, r)| format!("{e} {}% ({})", pct(r), r.total))
+        .map(|(e, r)| match r.accuracy {
+            Some(_) => format!("{e} {}% ({})", pct(r), r.total),
+            None => format!("{e}: no judged alerts"),
+        })
         .collect();
     vec![
         Line::from(vec![
@@ -38,7 +41,7 @@ fn summary<'a>(a: &Accuracy, v: &View<'_>) -> Vec<Line<'a>> {
             Span::styled(
                 match a.overall.accuracy {
                     Some(x) => format!("{:.0}%", x * 100.0),
-                    None => "—".into(),
+                    None => "no judged alerts yet".into(),
                 },
                 t.bold(),
             ),
@@ -161,11 +164,13 @@ fn calibration(f: &mut Frame, area: Rect, a: &Accuracy, v: &View<'_>) {
 }
 
 fn reasons(f: &mut Frame, area: Rect, a: &Accuracy, v: &View<'_>) {
-    let data: Vec<(&str, u64)> = a
+    // Reasons as words ("wrong verdict"), not identifiers ("wrong_verdict").
+    let words: Vec<(String, u64)> = a
         .down_reasons
         .iter()
-        .map(|(r, n)| (r.as_str(), *n))
+        .map(|(r, n)| (r.replace('_', " "), *n))
         .collect();
+    let data: Vec<(&str, u64)> = words.iter().map(|(r, n)| (r.as_str(), *n)).collect();
     f.render_widget(
         BarChart::default()
             .block(titled(" Thumbs-down reasons ", v))
