@@ -197,7 +197,12 @@ fn citations(ctx: &Context, args: CitationArgs) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|t| soc_copilot::attack::catalog::family_of(t))
                     .collect();
-                for s in soc_copilot::triage::cite::support(&case.alert, &hits, &kb.catalog) {
+                for s in soc_copilot::triage::cite::support(
+                    &case.alert,
+                    &hits,
+                    &kb.catalog,
+                    &soc_copilot::triage::cite::alert_platforms(&case.alert),
+                ) {
                     let correct =
                         families.contains(&soc_copilot::attack::catalog::family_of(&s.id));
                     let mut v = serde_json::to_value(&s)?;

@@ -193,10 +193,15 @@ pub fn alert_platforms(alert: &Alert) -> Vec<String> {
     platforms
 }
 
-/// The evidence for each hit, in rank order.
-pub fn support(alert: &Alert, hits: &[Hit], catalog: &Catalog) -> Vec<Support> {
+/// The evidence for each hit, in rank order; `platforms` is `alert_platforms(alert)`,
+/// computed once by the caller.
+pub fn support(
+    alert: &Alert,
+    hits: &[Hit],
+    catalog: &Catalog,
+    platforms: &[String],
+) -> Vec<Support> {
     let ids = identifier_words(alert);
-    let platforms = alert_platforms(alert);
     hits.iter()
         .enumerate()
         .map(|(rank, h)| {
@@ -285,7 +290,7 @@ mod tests {
             hit("T2", 0.6, &["delete", "quiet"], 0.45),
             hit("T3", 0.5, &["all", "copies"], 0.3),
         ];
-        let d = decide(&support(&alert, &hits, &c));
+        let d = decide(&support(&alert, &hits, &c, &alert_platforms(&alert)));
         assert_eq!(d.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
         // Nearly tied: the evidence cannot separate them, both are cited.
         let hits = [
@@ -293,14 +298,14 @@ mod tests {
             hit("T2", 0.95, &["delete", "quiet"], 0.45),
             hit("T3", 0.5, &["all"], 0.7),
         ];
-        let d = decide(&support(&alert, &hits, &c));
+        let d = decide(&support(&alert, &hits, &c, &alert_platforms(&alert)));
         assert_eq!(d.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
         // One coincidental word and weak meaning: nothing is cited.
         let hits = [
             hit("T1", 1.0, &["agent"], 0.2),
             hit("T2", 0.3, &["user"], 0.1),
         ];
-        assert!(decide(&support(&alert, &hits, &c)).is_empty());
+        assert!(decide(&support(&alert, &hits, &c, &alert_platforms(&alert))).is_empty());
     }
 
     #[test]
@@ -319,6 +324,7 @@ mod tests {
                 0.3,
             )],
             &empty_catalog(),
+            &alert_platforms(&alert),
         );
         assert_eq!(s[0].terms, ["plist"]);
         assert!(decide(&s).is_empty(), "one real word left: not cited");

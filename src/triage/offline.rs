@@ -88,7 +88,8 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
 
     // Techniques the evidence supports citing: rule-named ones, then corroborated retrieved
     // ones (see `cite`). Only cited retrieved techniques speak for the stakes.
-    let (matched, cited_hits) = matched_techniques(input, &fired);
+    let platforms = cite::alert_platforms(alert);
+    let (matched, cited_hits) = matched_techniques(input, &fired, &platforms);
     let mut tactic_score: f64 = 0.0;
     let mut tactic_from = None;
     for (rank, hit) in cited_hits.iter().enumerate() {
@@ -211,7 +212,7 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
     }
     reasoning.push_str(&format!(
         "Missing evidence: {}; a model or an analyst should weigh these.",
-        missing_evidence(alert)
+        missing_evidence(alert, &platforms)
     ));
 
     let escalate = level >= Level::High;
@@ -271,6 +272,7 @@ fn field_containing(alert: &Alert, needle: &str) -> String {
 fn matched_techniques<'h>(
     input: &OfflineInput<'h>,
     fired: &[rules::Hit],
+    platforms: &[String],
 ) -> (Vec<MatchedTechnique>, Vec<&'h crate::search::Hit>) {
     let mut out: Vec<MatchedTechnique> = Vec::new();
     let context: Vec<&str> = input.hits.iter().map(|h| h.id.as_str()).collect();
@@ -288,7 +290,7 @@ fn matched_techniques<'h>(
             }
         }
     }
-    let supports = cite::support(input.alert, input.hits, input.catalog);
+    let supports = cite::support(input.alert, input.hits, input.catalog, platforms);
     let mut cited = Vec::new();
     for (i, reason) in cite::decide(&supports) {
         let hit = &input.hits[i];
@@ -312,8 +314,7 @@ fn matched_techniques<'h>(
 
 /// What the alert cannot show, by its kind: process lineage for endpoint alerts, the
 /// identity's activity for cloud and sign-in alerts, flows for network alerts.
-fn missing_evidence(alert: &Alert) -> &'static str {
-    let platforms = cite::alert_platforms(alert);
+fn missing_evidence(alert: &Alert, platforms: &[String]) -> &'static str {
     let text = alert.full_text().to_ascii_lowercase();
     let cloud = platforms.iter().any(|p| {
         matches!(
