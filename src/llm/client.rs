@@ -99,6 +99,14 @@ pub enum StreamEvent {
     Done {
         stop_reason: Option<String>,
     },
+    /// A request failed in a way worth retrying (429, 529, 5xx, a dropped connection);
+    /// the client waits `wait` and tries again. Front ends say so while it waits.
+    Retrying {
+        attempt: u32,
+        max_retries: u32,
+        wait: std::time::Duration,
+        reason: String,
+    },
     Error(LlmError),
 }
 
@@ -243,6 +251,14 @@ async fn drive<W: Wire>(
         let wait = opts.retry.delay(attempt, retry_after);
         tracing::warn!(provider, attempt, ?wait, "retrying after: {error}");
         attempt += 1;
+        let _ = tx
+            .send(StreamEvent::Retrying {
+                attempt,
+                max_retries: opts.retry.max_retries,
+                wait,
+                reason: error.to_string(),
+            })
+            .await;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = tx.closed() => return,
@@ -344,6 +360,7 @@ pub async fn collect(mut rx: mpsc::Receiver<StreamEvent>) -> Collected {
                 c.usage.output_tokens = c.usage.output_tokens.max(u.output_tokens);
             }
             StreamEvent::ToolUse { input_json, .. } => c.tool_inputs.push(input_json),
+            StreamEvent::Retrying { .. } => {}
             StreamEvent::Done { stop_reason } => {
                 c.stop_reason = stop_reason;
                 break;

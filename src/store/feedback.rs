@@ -90,7 +90,9 @@ impl Store {
             .optional()?;
         match status.as_deref() {
             None => return Err(StoreError::UnknownTriage(f.triage_id.clone())),
-            Some("complete") => {}
+            // A failed run can be judged too: the analyst's verdict stands without the
+            // machine's (accuracy skips it: there is no tool verdict to score).
+            Some("complete" | "failed") => {}
             Some(other) => {
                 return Err(StoreError::NotComplete {
                     id: f.triage_id.clone(),

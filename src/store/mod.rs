@@ -43,7 +43,7 @@ pub enum StoreError {
     #[error("no triage with id {0}; `soc-copilot history` lists recent ones")]
     UnknownTriage(String),
     #[error(
-        "triage {id} is {status}, not complete: feedback judges a finished verdict; re-triage the alert and judge the new run"
+        "triage {id} is {status}, not finished: feedback judges a complete or failed run; wait for it to end, or re-triage the alert and judge the new run"
     )]
     NotComplete { id: String, status: String },
     #[error("cannot upgrade the database: {0}")]

@@ -7,6 +7,9 @@ use super::alerts::blob_embedding;
 use super::{Store, StoreError};
 use crate::search::vectors::dot;
 
+/// The tool verdict of a reviewed case whose triage failed.
+pub const NO_VERDICT: &str = "NONE";
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SimilarCase {
     pub alert_key: String,
@@ -38,7 +41,7 @@ impl Store {
             "SELECT a.alert_key, a.title, a.embedding, f.verdict, f.thumbs, f.analyst_verdict, f.notes,
                     a.host, f.analyst
              FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
-             WHERE f.superseded = 0 AND a.embedding IS NOT NULL AND f.verdict IS NOT NULL AND a.alert_key != ?1",
+             WHERE f.superseded = 0 AND a.embedding IS NOT NULL AND (f.verdict IS NOT NULL OR f.analyst_verdict IS NOT NULL) AND a.alert_key != ?1",
         )?;
         let mut out: Vec<SimilarCase> = Vec::new();
         let mut rows = stmt.query([exclude_key])?;
@@ -52,7 +55,10 @@ impl Store {
             if similarity < min_similarity {
                 continue;
             }
-            let verdict: String = r.get(3)?;
+            // A failed run has no tool verdict; the analyst's own verdict is the case.
+            let verdict: String = r
+                .get::<_, Option<String>>(3)?
+                .unwrap_or_else(|| NO_VERDICT.to_string());
             let up = r.get::<_, String>(4)? == "up";
             let analyst: Option<String> = r.get(5)?;
             let (analyst_verdict, agreed) = match analyst {

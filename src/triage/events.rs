@@ -13,7 +13,7 @@ use crate::search::Hit;
 use super::engine::TriageOutcome;
 
 /// Progress of one run, in order: `Started`, `Retrieved`, any number of `Text` and
-/// `Warning`, then exactly one of `Verdict` or `Error`.
+/// `Warning`, then exactly one of `Verdict` or (`RawAnswer` and) `Error`.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The run has a store row (its triage id) and an engine.
@@ -29,6 +29,10 @@ pub enum Event {
     /// Something the analyst should know that does not stop the run.
     Warning(String),
     Verdict(Box<TriageOutcome>),
+    /// The model's whole answer (both turns when a repair was asked for) when it could not
+    /// be made into a verdict; sent just before `Error`, so a front end can show what the
+    /// model said, marked unvalidated.
+    RawAnswer(String),
     Error(String),
 }
 

@@ -15,6 +15,7 @@ pub mod precedent;
 pub mod prompt;
 pub mod provenance;
 pub mod rules;
+pub mod salvage;
 pub mod select;
 pub mod verdict;
 

@@ -117,11 +117,29 @@ struct Streamed {
     error: Option<LlmError>,
 }
 
+/// What a request reports while it streams: its text, and retries it waits out.
+enum Progress<'a> {
+    Text(&'a str),
+    Retrying(String),
+}
+
+/// The line a front end shows while a request waits to be retried: why, which attempt,
+/// and the wall-clock time of the next try.
+pub fn retry_note(attempt: u32, max: u32, wait: std::time::Duration, reason: &str) -> String {
+    let at = chrono::Utc::now()
+        + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::zero());
+    format!(
+        "{reason}; retry {attempt} of {max} in {:.1} s (at {} UTC)",
+        wait.as_secs_f64(),
+        at.format("%H:%M:%S")
+    )
+}
+
 async fn stream_once(
     provider: &dyn Provider,
     req: ChatRequest,
     started: Instant,
-    mut on_text: impl FnMut(&str),
+    mut on: impl FnMut(Progress<'_>),
 ) -> Streamed {
     let mut rx = provider.stream(req);
     let mut s = Streamed {
@@ -137,9 +155,20 @@ async fn stream_once(
                 if s.ttft_ms.is_none() {
                     s.ttft_ms = Some(started.elapsed().as_millis() as u64);
                 }
-                on_text(&t);
+                on(Progress::Text(&t));
                 s.text.push_str(&t);
             }
+            StreamEvent::Retrying {
+                attempt,
+                max_retries,
+                wait,
+                reason,
+            } => on(Progress::Retrying(retry_note(
+                attempt,
+                max_retries,
+                wait,
+                &reason,
+            ))),
             StreamEvent::Usage(u) => {
                 s.usage.input_tokens = s.usage.input_tokens.max(u.input_tokens);
                 s.usage.output_tokens = s.usage.output_tokens.max(u.output_tokens);
@@ -203,7 +232,10 @@ impl Engine for ModelEngine {
                 self.provider.as_ref(),
                 self.triage_request(&p),
                 started,
-                |t| obs.event(Event::Text(t.to_string())),
+                |p| match p {
+                    Progress::Text(t) => obs.event(Event::Text(t.to_string())),
+                    Progress::Retrying(note) => obs.event(Event::Warning(note)),
+                },
             )
             .await;
             let mut d = Decision {
@@ -235,7 +267,11 @@ impl Engine for ModelEngine {
                         self.provider.as_ref(),
                         self.repair_request(&answer, &why),
                         started,
-                        |_| {},
+                        |p| {
+                            if let Progress::Retrying(note) = p {
+                                obs.event(Event::Warning(note));
+                            }
+                        },
                     )
                     .await;
                     d.usage.input_tokens += second.usage.input_tokens;
@@ -267,7 +303,12 @@ impl Engine for ModelEngine {
     ) -> BoxFuture<'a, ChatAnswer> {
         Box::pin(async move {
             let req = chat::request(&turn, &self.settings);
-            let s = stream_once(self.provider.as_ref(), req, Instant::now(), |t| on_text(t)).await;
+            let s = stream_once(self.provider.as_ref(), req, Instant::now(), |p| {
+                if let Progress::Text(t) = p {
+                    on_text(t);
+                }
+            })
+            .await;
             ChatAnswer {
                 text: s.text,
                 usage: s.usage,

@@ -242,6 +242,11 @@ impl Pipeline {
             provenance.clone(),
             decision.raw,
         );
+        if verdict.is_err()
+            && let Some(raw) = raw.as_ref().filter(|r| !r.trim().is_empty())
+        {
+            obs.event(Event::RawAnswer(raw.clone()));
+        }
         let stored = verdict.clone();
         let recorded = blocking(move || {
             let mut store = stores.get()?;

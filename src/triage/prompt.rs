@@ -108,7 +108,7 @@ pub fn build(
         let _ = writeln!(u, "<<{delimiter}>>");
         for c in similar {
             let line = format!(
-                "- case {} (similarity {:.2}; host {}; reviewed by {}): \"{}\" — tool said {}, analyst said {}{}",
+                "- case {} (similarity {:.2}; host {}; reviewed by {}): \"{}\" — {}, analyst said {}{}",
                 c.alert_key,
                 c.similarity,
                 c.host.as_deref().unwrap_or("unknown"),
@@ -118,7 +118,11 @@ pub fn build(
                     &c.analyst
                 },
                 truncate_words(&c.title, 160),
-                c.verdict,
+                if c.verdict == crate::store::similar::NO_VERDICT {
+                    "the tool's run failed (no verdict)".to_string()
+                } else {
+                    format!("tool said {}", c.verdict)
+                },
                 c.analyst_verdict,
                 c.notes
                     .as_deref()

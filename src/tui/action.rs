@@ -35,6 +35,12 @@ pub enum Action {
     Triage,
     TriageAllNew,
     Retriage,
+    /// Triage the selected alert with the offline engine, whatever the session's engine.
+    TriageOffline,
+    /// Re-run every failed alert (`offline`: with the offline engine).
+    RetriageFailed {
+        offline: bool,
+    },
     /// Esc in the panes: cancel the selected alert's stream (or clear the filter).
     Cancel,
     // Judgement, written to the store at once.
@@ -59,6 +65,10 @@ pub enum Action {
     InputChar(char),
     InputBackspace,
     InputSubmit,
+    /// Scroll the conversation while typing in the chat box.
+    ChatScroll(isize),
+    /// Alt-Enter in the chat box: a new line in the question (handled by the console).
+    ChatNewline,
     /// Enter in the chat box; the console turns it into `ChatSubmit` with the text.
     ChatSend,
     ChatSubmit(String),
@@ -83,6 +93,18 @@ pub enum Action {
     TriageStarted {
         item: ItemId,
         run: RunId,
+    },
+    /// The run has its store row.
+    RunOpened {
+        item: ItemId,
+        run: RunId,
+        triage_id: String,
+    },
+    /// The model's answer that could not be made into a verdict (before `TriageFailed`).
+    RawAnswer {
+        item: ItemId,
+        run: RunId,
+        text: String,
     },
     Retrieved {
         item: ItemId,

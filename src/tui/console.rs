@@ -45,6 +45,11 @@ impl Console {
     }
 
     pub fn dispatch(&mut self, action: Action) -> Vec<Effect> {
+        if let Action::ChatNewline = action {
+            self.input.insert_newline();
+            self.state.dirty = true;
+            return Vec::new();
+        }
         if let Action::ChatSend = action {
             let text = self.input.lines().join("\n");
             if text.trim().is_empty() {
@@ -58,21 +63,20 @@ impl Console {
 
     pub fn key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let mode = self.state.mode();
+        // Shift-Enter, where the terminal reports it, is a newline like Alt-Enter (the
+        // keymap ignores Shift on keys that are not characters).
+        if mode == Mode::Chat
+            && key.code == KeyCode::Enter
+            && key.modifiers.contains(KeyModifiers::SHIFT)
+        {
+            return self.dispatch(Action::ChatNewline);
+        }
         if let Some(a) = self.keymap.action(mode, &key) {
             return self.dispatch(a);
         }
         match mode {
             Mode::Chat => {
-                // Alt-Enter (and Shift-Enter where the terminal reports it) is a newline.
-                if key.code == KeyCode::Enter
-                    && key
-                        .modifiers
-                        .intersects(KeyModifiers::ALT | KeyModifiers::SHIFT)
-                {
-                    self.input.insert_newline();
-                } else {
-                    self.input.input(key);
-                }
+                self.input.input(key);
                 self.state.dirty = true;
                 Vec::new()
             }

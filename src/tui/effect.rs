@@ -18,6 +18,8 @@ pub enum Effect {
         alert: Arc<LoadedAlert>,
         /// The alert's fence delimiter, as the preview showed it.
         delimiter: String,
+        /// Use the offline engine for this run, whatever the session's engine is.
+        offline: bool,
     },
     /// Stop a run; `alert_key` names the alert whose open store rows get closed.
     Cancel {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::state::{ChatRole, Item};
+use super::state::{ChatRole, Failure, Item};
 
 /// Alert text goes into code spans or fenced blocks so that Markdown in it cannot restyle
 /// (or hide) the document around it.
@@ -128,7 +128,10 @@ pub fn markdown(item: &Item) -> String {
                 v.injection_flags.iter().cloned(),
             );
         }
-        None => m.push_str("\n## Verdict\n\nNot triaged yet.\n\n"),
+        None => match &item.failure {
+            Some(f) => failure(&mut m, item, f),
+            None => m.push_str("\n## Verdict\n\nNot triaged yet.\n\n"),
+        },
     }
     let j = &item.judgement;
     if let Some(t) = j.thumbs {
@@ -169,4 +172,41 @@ fn section(m: &mut String, title: &str, rows: impl Iterator<Item = String>) {
         let _ = writeln!(m, "- {r}");
     }
     m.push('\n');
+}
+
+/// A failed triage: why, the run's id, what the model's answer named (unvalidated) and the
+/// answer itself, fenced as untrusted text.
+fn failure(m: &mut String, item: &Item, f: &Failure) {
+    let _ = writeln!(
+        m,
+        "\n## Verdict: none — the triage failed\n\nFailure: {}\n",
+        f.error.replace('\n', " ")
+    );
+    if let Some(id) = &item.triage_id {
+        let _ = writeln!(m, "Triage `{id}`\n");
+    }
+    if let Some(l) = f.salvaged.level {
+        let _ = writeln!(m, "The model's answer named {l} (unvalidated).\n");
+    }
+    if !f.salvaged.techniques.is_empty() {
+        let _ = writeln!(
+            m,
+            "Technique ids in the answer (unvalidated): {}\n",
+            f.salvaged.techniques.join(", ")
+        );
+    }
+    let raw = f
+        .raw
+        .as_deref()
+        .unwrap_or(item.reasoning.text.as_str())
+        .trim();
+    if raw.is_empty() {
+        m.push_str("The model returned no text.\n\n");
+    } else {
+        let _ = writeln!(
+            m,
+            "### The model's raw answer (untrusted, unvalidated)\n\n```text\n{}\n```\n",
+            raw.replace("```", "'''")
+        );
+    }
 }

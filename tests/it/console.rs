@@ -114,6 +114,20 @@ fn outcome() -> TriageOutcome {
     }
 }
 
+/// An offline console with the sample queue loaded (the knowledge base still loading).
+fn offline_with_queue() -> Console {
+    let mut c = Console::new(
+        State::new("offline", "t"),
+        Keymap::default(),
+        Theme { color: false },
+    );
+    c.dispatch(Action::QueueLoaded {
+        items: queue(),
+        errors: vec![],
+    });
+    c
+}
+
 /// The sample queue with the first alert triaged, judged, and asked about.
 fn worked() -> Console {
     let mut c = Console::new(
@@ -195,15 +209,7 @@ fn snapshot_every_evidence_tab() {
 
 #[test]
 fn snapshot_focus_and_streaming() {
-    let mut c = Console::new(
-        State::new("offline", "t"),
-        Keymap::default(),
-        Theme { color: false },
-    );
-    c.dispatch(Action::QueueLoaded {
-        items: queue(),
-        errors: vec![],
-    });
+    let mut c = offline_with_queue();
     let fx = c.dispatch(Action::Triage);
     let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
         panic!();
@@ -498,11 +504,11 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
         KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
     );
     pump(&mut c, &mut w, &mut rx, "the verdict", |s| {
-        s.items[0].verdict.is_some() || s.items[0].error.is_some()
+        s.items[0].verdict.is_some() || s.items[0].failure.is_some()
     })
     .await;
     let it = &c.state.items[0];
-    assert_eq!(it.error, None);
+    assert_eq!(it.failure, None);
     assert!(
         it.reasoning.text.contains("## Assessment"),
         "{}",
@@ -958,7 +964,7 @@ async fn the_preview_is_exactly_the_request_the_triage_sends() {
         KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
     );
     pump(&mut c, &mut w, &mut rx, "the verdict", |s| {
-        s.items[0].verdict.is_some() || s.items[0].error.is_some()
+        s.items[0].verdict.is_some() || s.items[0].failure.is_some()
     })
     .await;
     let body: serde_json::Value =
@@ -969,4 +975,288 @@ async fn the_preview_is_exactly_the_request_the_triage_sends() {
         "same text, same fence delimiter"
     );
     assert_eq!(body["system"].as_str(), Some(preview.system.as_str()));
+}
+
+/// A model triage that fails — after a 529 retried with `retry-after` — still leaves the
+/// analyst a way forward: the pane said when it would retry, the model's answer is shown
+/// with its level and techniques marked unvalidated, `+` records a judgement against the
+/// failed run (kept across a restart), the export carries the failure and the raw answer,
+/// and `o` re-runs the alert with the offline engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_model_triage_can_be_judged_exported_and_rerun_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let overloaded = Reply::Status {
+        status: 529,
+        headers: vec![("retry-after".into(), "0.2".into())],
+        body: crate::support::llm::anthropic_error("overloaded_error", "Overloaded"),
+    };
+    let broken = "Word spawned encoded PowerShell: **verdict: HIGH**, T1059.001 and T1204.002. {\"verdict\": ";
+    let server = LlmServer::start(vec![
+        overloaded,
+        Reply::sse(&anthropic_stream(&[broken], 900, 40)),
+        Reply::sse(&anthropic_stream(&["still not JSON, sorry"], 950, 10)),
+    ])
+    .await;
+    let (mut c, mut w, mut rx) = claude_console(dir.path(), &server).await;
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "failure", |s| {
+        s.items[0].failure.is_some() && s.items[0].run.is_none()
+    })
+    .await;
+    let it = &c.state.items[0];
+    assert!(
+        it.reasoning.text.contains("retry 1 of") && it.reasoning.text.contains("UTC)"),
+        "the pane said it was retrying and when: {}",
+        it.reasoning.text
+    );
+    let f = it.failure.as_ref().expect("failure");
+    assert_eq!(f.salvaged.level, Some(Level::High));
+    assert_eq!(f.salvaged.techniques, vec!["T1059.001", "T1204.002"]);
+    assert!(
+        f.raw
+            .as_deref()
+            .is_some_and(|r| r.contains("still not JSON"))
+    );
+    let failed_id = it.triage_id.clone().expect("the failed run's id");
+    let shown = screen(&c, 160, 45);
+    assert!(
+        shown.contains("The model said (unvalidated): HIGH") && shown.contains("failed 1"),
+        "{shown}"
+    );
+
+    perform(&mut c, &mut w, key('+'));
+    pump(&mut c, &mut w, &mut rx, "feedback", |s| {
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("recorded"))
+    })
+    .await;
+    perform(&mut c, &mut w, key('e'));
+    pump(&mut c, &mut w, &mut rx, "export", |s| {
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.starts_with("exported"))
+    })
+    .await;
+    let file = std::fs::read_dir(dir.path().join("exports"))
+        .expect("exports")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let md = std::fs::read_to_string(file).expect("read");
+    assert!(
+        md.contains("the triage failed")
+            && md.contains("verdict still invalid")
+            && md.contains("still not JSON")
+            && md.contains("named HIGH (unvalidated)"),
+        "{md}"
+    );
+    {
+        let store = Store::open_in(dir.path()).expect("store");
+        let fb = store.feedback_for(&failed_id).expect("feedback");
+        assert_eq!(fb.len(), 1);
+        assert_eq!(fb[0].analyst_verdict.as_deref(), Some("HIGH"));
+        assert_eq!(
+            store.accuracy().expect("accuracy").overall.total,
+            0,
+            "a failed run has no tool verdict to score"
+        );
+    }
+
+    // A restart shows the failure and the judgement as they were left.
+    let (c2, _w2, _rx2) = claude_console(dir.path(), &server).await;
+    let again = &c2.state.items[0];
+    assert_eq!(again.triage_id.as_deref(), Some(failed_id.as_str()));
+    assert!(
+        again
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.salvaged.level == Some(Level::High))
+    );
+    assert_eq!(again.judgement.thumbs, Some(Thumbs::Up));
+
+    // `o` decides it offline, with no further request to the model.
+    let requests = server.recorded().len();
+    perform(&mut c, &mut w, key('o'));
+    pump(&mut c, &mut w, &mut rx, "offline verdict", |s| {
+        s.items[0].verdict.is_some()
+    })
+    .await;
+    assert_eq!(server.recorded().len(), requests);
+    let p = c.state.items[0].provenance.as_ref().expect("provenance");
+    assert_eq!(p.engine, "offline");
+    assert!(c.state.items[0].failure.is_none());
+}
+
+#[test]
+fn help_lists_every_key_once_with_each_mode_once() {
+    let mut c = worked();
+    c.dispatch(Action::Help);
+    let shown = screen(&c, 160, 120);
+    for title in [
+        "Queue and panes",
+        "Chat box (other keys type)",
+        "Popups",
+        "Your verdict",
+    ] {
+        assert_eq!(shown.matches(title).count(), 1, "{title}:\n{shown}");
+    }
+    // The command name ends its help line.
+    let ends: Vec<String> = shown
+        .lines()
+        .filter_map(|l| l.split('│').max_by_key(|seg| seg.chars().count()))
+        .filter_map(|seg| seg.trim_end().rsplit(' ').next())
+        .map(str::to_string)
+        .collect();
+    for b in &c.keymap.bindings {
+        let n = ends.iter().filter(|e| *e == b.name).count();
+        assert_eq!(n, 1, "{}:\n{shown}", b.name);
+    }
+    assert!(shown.contains("Alt-Enter"));
+}
+
+#[test]
+fn wide_terminals_show_whole_titles_with_host_and_user() {
+    let c = worked();
+    let shown = screen(&c, 160, 45);
+    let rows: Vec<&str> = shown.lines().skip(1).take(8).collect();
+    for (it, row) in c.state.items.iter().zip(rows) {
+        let a = &it.alert.alert;
+        assert!(row.contains(a.title.as_str()), "{row}");
+        if let Some(h) = &a.host {
+            assert!(row.contains(h.as_str()), "{row}");
+        }
+    }
+}
+
+#[test]
+fn the_evidence_tab_bar_never_cuts_a_tab_name() {
+    let mut c = worked();
+    let names = soc_copilot::tui::state::Tab::ALL.map(|t| t.title());
+    for (w, h) in [
+        (80, 24),
+        (100, 30),
+        (120, 30),
+        (140, 40),
+        (160, 45),
+        (200, 50),
+    ] {
+        for sel in 0..names.len() {
+            let shown = screen(&c, w, h);
+            let bar = shown
+                .lines()
+                .find(|l| l.contains(names[sel]) && (l.contains(" | ") || l.contains('›')))
+                .unwrap_or_else(|| panic!("{w}x{h}: no tab bar with {}:\n{shown}", names[sel]));
+            // The evidence pane's part of the line: the segment holding the tab names.
+            let seg = bar
+                .split('│')
+                .find(|s| s.contains(names[sel]))
+                .unwrap_or(bar);
+            for word in seg
+                .split(['|', '‹', '›'])
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+            {
+                assert!(
+                    names.contains(&word),
+                    "{w}x{h}: cut tab name {word:?} in {seg:?}"
+                );
+            }
+            c.dispatch(Action::NextTab);
+        }
+    }
+}
+
+#[test]
+fn popups_scroll_back_at_once_after_the_end() {
+    let mut c = worked();
+    c.dispatch(Action::Help);
+    let top = screen(&c, 80, 24);
+    c.key(key('G'));
+    let bottom = screen(&c, 80, 24);
+    assert_ne!(top, bottom);
+    for _ in 0..5 {
+        c.key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+    }
+    let _ = screen(&c, 80, 24);
+    let end = c.state.extents.overlay.get();
+    assert!(end > 0);
+    assert_eq!(c.state.overlay_scroll, end);
+    c.key(key('k'));
+    assert_eq!(c.state.overlay_scroll, end - 1);
+    assert_ne!(screen(&c, 80, 24), bottom, "one k moves the view");
+}
+
+#[test]
+fn tab_never_enters_the_chat_box_and_nothing_typed_before_leaks_into_it() {
+    let mut c = worked();
+    for _ in 0..9 {
+        c.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+        c.key(key('x'));
+        c.key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    }
+    assert_ne!(c.state.mode(), soc_copilot::tui::state::Mode::Chat);
+    c.key(key('c'));
+    assert_eq!(c.state.mode(), soc_copilot::tui::state::Mode::Chat);
+    assert_eq!(c.input.lines().join(""), "", "neither x nor c was typed");
+    c.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    assert_ne!(
+        c.state.mode(),
+        soc_copilot::tui::state::Mode::Chat,
+        "Tab leaves it"
+    );
+}
+
+#[test]
+fn a_long_filter_stays_visible_and_the_analyst_verdict_shows_in_the_queue() {
+    let mut c = worked();
+    c.dispatch(Action::SetVerdict);
+    c.dispatch(Action::PickVerdict(Level::Low));
+    let shown = screen(&c, 80, 24);
+    assert!(
+        shown
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("HIGH  -→LOW")),
+        "{shown}"
+    );
+    c.key(key('/'));
+    let typed = "encoded powershell launched by microsoft word zz-end";
+    for ch in typed.chars() {
+        c.key(key(ch));
+    }
+    let shown = screen(&c, 80, 24);
+    assert!(
+        shown.lines().next().is_some_and(|l| l.contains("zz-end▏")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_waiting_run_says_what_it_waits_for_and_offline_never_says_token() {
+    let mut c = offline_with_queue();
+    c.dispatch(Action::KbProgress("embedding techniques 600/1400".into()));
+    let fx = c.dispatch(Action::Triage);
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!("no triage");
+    };
+    c.dispatch(Action::TriageStarted { item, run });
+    let shown = screen(&c, 160, 45);
+    assert!(
+        shown.contains("Waiting for the knowledge base: embedding techniques")
+            && shown.contains("waiting for the knowledge base (embedding techniques 600/1400)"),
+        "{shown}"
+    );
+    c.dispatch(Action::KbReady {
+        description: "ATT&CK 18.1".into(),
+    });
+    let shown = screen(&c, 160, 45);
+    assert!(shown.contains("deciding with the offline"), "{shown}");
+    assert!(!shown.to_lowercase().contains("token"), "{shown}");
 }

@@ -256,3 +256,55 @@ fn connections_opening_at_once_on_a_new_database_all_succeed() {
         }
     }
 }
+
+/// A failed run can be judged: the analyst's verdict is kept, accuracy (which scores tool
+/// verdicts) skips it, and it serves as precedent for similar alerts with no tool verdict.
+#[test]
+fn feedback_on_a_failed_run_stands_without_a_machine_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Store::open_in(dir.path()).expect("open");
+    let emb = [1.0f32, 0.0, 0.0];
+    let alert = from_text("encoded powershell from word", None);
+    let row = s
+        .upsert_alert(&alert, "encoded powershell from word", Some(&emb))
+        .expect("alert");
+    let id = new_id();
+    s.start_triage(&id, row, "anthropic", Some("claude"))
+        .expect("start");
+    s.finish_triage(
+        &NewTriage {
+            id: id.clone(),
+            alert_row: row,
+            engine: "anthropic".into(),
+            raw_output: Some("verdict: HIGH {broken".into()),
+            error: Some("verdict still invalid after one repair".into()),
+            ..Default::default()
+        },
+        TriageStatus::Failed,
+    )
+    .expect("finish");
+    feedback(&mut s, &id, Thumbs::Down, Some("CRITICAL"), None);
+    assert_eq!(s.feedback_for(&id).expect("read").len(), 1);
+    assert_eq!(s.accuracy().expect("accuracy").overall.total, 0);
+    let cases = s
+        .similar_reviewed(&emb, "another-alert", 3, 0.5)
+        .expect("similar");
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0].analyst_verdict, "CRITICAL");
+    assert_eq!(cases[0].verdict, soc_copilot::store::similar::NO_VERDICT);
+    assert!(!cases[0].agreed);
+
+    // A run still running (or cancelled) is still refused.
+    let other = new_id();
+    s.start_triage(&other, row, "anthropic", None)
+        .expect("start");
+    let err = s
+        .add_feedback(&NewFeedback {
+            triage_id: other.clone(),
+            thumbs: Some(Thumbs::Up),
+            analyst: "t".into(),
+            ..NewFeedback::default()
+        })
+        .expect_err("running");
+    assert!(matches!(err, StoreError::NotComplete { .. }), "{err}");
+}

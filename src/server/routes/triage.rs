@@ -179,7 +179,7 @@ fn techniques_event(hits: &[Hit]) -> Event {
 /// A run event as an SSE event; `None` for events the API does not stream.
 fn sse_event(e: RunEvent, alert_id: &str) -> Option<Event> {
     Some(match e {
-        RunEvent::Started { .. } => return None,
+        RunEvent::Started { .. } | RunEvent::RawAnswer(_) => return None,
         RunEvent::Retrieved(hits) => techniques_event(&hits),
         RunEvent::Text(text) => json_event("reasoning", &serde_json::json!({ "text": text })),
         RunEvent::Warning(w) => json_event("warning", &serde_json::json!({ "message": w })),

@@ -8,6 +8,7 @@ use crate::search::Hit;
 use crate::store::chats::ChatMessage;
 use crate::store::feedback::{DownReason, Thumbs};
 use crate::triage::provenance::{Provenance, RetrievedTechnique};
+use crate::triage::salvage::{Salvaged, salvage};
 use crate::triage::{Level, Verdict};
 
 use super::super::action::RunId;
@@ -129,6 +130,26 @@ pub struct Judgement {
     pub analyst_verdict: Option<Level>,
 }
 
+/// A triage that ended without a verdict: why, what the model said (when it said
+/// anything), and the level and techniques read from that answer — all unvalidated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    pub raw: Option<String>,
+    pub salvaged: Salvaged,
+}
+
+impl Failure {
+    pub fn new(error: String, raw: Option<String>) -> Failure {
+        let salvaged = raw.as_deref().map(salvage).unwrap_or_default();
+        Failure {
+            error,
+            raw,
+            salvaged,
+        }
+    }
+}
+
 /// What the store already holds for an alert when the queue loads.
 #[derive(Debug, Clone, Default)]
 pub struct History {
@@ -138,6 +159,8 @@ pub struct History {
     pub judgement: Judgement,
     pub notes: Vec<String>,
     pub chat: Vec<ChatMessage>,
+    /// The latest run failed (its id is `triage_id`; `verdict` is then empty).
+    pub failure: Option<Failure>,
 }
 
 /// An alert as a worker hands it to the console.
@@ -171,7 +194,12 @@ pub struct Item {
     pub verdict: Option<Verdict>,
     pub provenance: Option<Provenance>,
     pub triage_id: Option<String>,
-    pub error: Option<String>,
+    /// The latest run's store id, known from its start (a failed run is judged by it).
+    pub open_triage: Option<String>,
+    /// Set when the latest run ended without a verdict.
+    pub failure: Option<Failure>,
+    /// The current run uses the offline engine whatever the session's engine is.
+    pub offline_run: bool,
     pub judgement: Judgement,
     pub notes: Vec<String>,
     pub chat: Vec<ChatEntry>,
@@ -207,7 +235,9 @@ impl Item {
             verdict: None,
             provenance: None,
             triage_id: h.triage_id,
-            error: None,
+            open_triage: None,
+            failure: None,
+            offline_run: false,
             judgement: h.judgement,
             notes: h.notes,
             chat: h
@@ -227,6 +257,14 @@ impl Item {
         };
         if let (Some(v), Some(p)) = (h.verdict, h.provenance) {
             item.set_result(v, p);
+        } else if let Some(f) = h.failure {
+            item.reasoning = StreamText::settled(f.raw.clone().unwrap_or_default());
+            item.failure = Some(f);
+            item.status = if item.judgement.thumbs.is_some() {
+                ItemStatus::Reviewed
+            } else {
+                ItemStatus::Failed
+            };
         }
         item
     }
@@ -259,7 +297,7 @@ impl Item {
         self.triage_id = Some(verdict.triage_id.clone());
         self.verdict = Some(verdict);
         self.provenance = Some(provenance);
-        self.error = None;
+        self.failure = None;
         self.status = if self.judgement.thumbs.is_some() {
             ItemStatus::Reviewed
         } else {
@@ -279,5 +317,61 @@ impl Item {
                 self.techniques.push(r);
             }
         }
+    }
+}
+
+/// The severity badge the queue shows; the filter matches it too.
+pub fn severity_label(s: Option<crate::alert::Severity>) -> &'static str {
+    use crate::alert::Severity;
+    match s {
+        Some(Severity::Critical) => "CRIT",
+        Some(Severity::High) => "HIGH",
+        Some(Severity::Medium) => "MED ",
+        Some(Severity::Low) => "LOW ",
+        Some(Severity::Informational) => "INFO",
+        None => " ?  ",
+    }
+}
+
+/// The verdict badge the queue shows; the filter matches it too.
+pub fn verdict_label(l: Level) -> &'static str {
+    match l {
+        Level::Critical => "CRIT",
+        Level::High => "HIGH",
+        Level::Medium => "MED",
+        Level::Low => "LOW",
+        Level::Benign => "BEN",
+    }
+}
+
+impl Item {
+    /// Whether every word of a lower-cased filter is in what the row shows (badges,
+    /// status, verdicts, title, host, user) or in the alert's id, source and full severity.
+    pub fn matches(&self, words: &[&str]) -> bool {
+        if words.is_empty() {
+            return true;
+        }
+        let mut shown = format!(
+            "{} {} ",
+            severity_label(self.alert.alert.severity),
+            self.status.label()
+        );
+        for l in [
+            self.verdict.as_ref().map(|v| v.verdict),
+            self.judgement.analyst_verdict,
+            self.failure.as_ref().and_then(|f| f.salvaged.level),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            shown.push_str(verdict_label(l));
+            shown.push(' ');
+            shown.push_str(l.as_str());
+            shown.push(' ');
+        }
+        let shown = shown.to_lowercase();
+        words
+            .iter()
+            .all(|w| self.haystack.contains(w) || shown.contains(w))
     }
 }

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 pub use docs::{PreviewDoc, TechniqueDetail};
 pub use item::{
-    ChatEntry, ChatRole, History, Item, ItemStatus, Judgement, LoadedItem, StreamText, TechniqueRow,
+    ChatEntry, ChatRole, Failure, History, Item, ItemStatus, Judgement, LoadedItem, StreamText,
+    TechniqueRow, severity_label, verdict_label,
 };
 
 use crate::store::accuracy::Accuracy;
@@ -30,7 +31,9 @@ pub enum Focus {
 }
 
 impl Focus {
-    const ORDER: [Focus; 4] = [Focus::Queue, Focus::Reasoning, Focus::Evidence, Focus::Chat];
+    /// What Tab cycles through. The chat box is entered only with its own key (`c`/`i`), so
+    /// Tab never drops the analyst into a text input where the next keys would type.
+    const ORDER: [Focus; 3] = [Focus::Queue, Focus::Reasoning, Focus::Evidence];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,17 @@ pub enum Overlay {
     PickReason,
     PickVerdict,
     Note,
+}
+
+/// The largest scroll offset of each scrollable view, written by the frame that laid it out
+/// (only drawing knows how text wraps). Scrolling clamps to these, so `G` or paging past
+/// the end never leaves an offset that the next `k` has to climb back from.
+#[derive(Debug, Clone, Default)]
+pub struct Extents {
+    pub reasoning: std::cell::Cell<u16>,
+    pub evidence: std::cell::Cell<u16>,
+    pub chat: std::cell::Cell<u16>,
+    pub overlay: std::cell::Cell<u16>,
 }
 
 /// Which keys mean what right now; the keymap is looked up per mode.
@@ -117,6 +131,7 @@ pub enum RunKind {
 pub struct Batch {
     pub total: usize,
     pub done: usize,
+    pub failed: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +152,8 @@ pub struct State {
     pub evidence_scroll: u16,
     pub chat_scroll: Option<u16>,
     pub overlay_scroll: u16,
+    /// How far each scrollable view can scroll, as the last frame laid it out.
+    pub extents: Extents,
     /// `offline` or `anthropic · claude-…`.
     pub engine: String,
     pub kb: KbState,
@@ -154,6 +171,8 @@ pub struct State {
     pub detail: Option<Box<TechniqueDetail>>,
     pub preview: Option<Box<PreviewDoc>>,
     pub note_input: String,
+    /// The verdict picker was opened by "wrong verdict": the pick is a correction.
+    pub judging_wrong_verdict: bool,
     /// Alerts pushed in at or above this severity are triaged as they arrive.
     pub auto_triage: Option<crate::alert::Severity>,
     /// Where the API listens, when the console runs it.
@@ -179,6 +198,7 @@ impl State {
             evidence_scroll: 0,
             chat_scroll: None,
             overlay_scroll: 0,
+            extents: Extents::default(),
             engine: engine.to_string(),
             kb: KbState::Loading("opening the knowledge base".into()),
             loading: true,
@@ -194,6 +214,7 @@ impl State {
             detail: None,
             preview: None,
             note_input: String::new(),
+            judging_wrong_verdict: false,
             auto_triage: None,
             api: None,
             quit: false,
@@ -269,17 +290,14 @@ impl State {
             Action::Top => self.move_to_end(false),
             Action::Bottom => self.move_to_end(true),
             Action::FocusNext | Action::FocusPrev => {
-                let i = Focus::ORDER
-                    .iter()
-                    .position(|f| *f == self.focus)
-                    .unwrap_or(0);
+                let next = matches!(action, Action::FocusNext);
                 let n = Focus::ORDER.len();
-                let step = if matches!(action, Action::FocusNext) {
-                    1
-                } else {
-                    n - 1
+                self.focus = match Focus::ORDER.iter().position(|f| *f == self.focus) {
+                    Some(i) => Focus::ORDER[(i + if next { 1 } else { n - 1 }) % n],
+                    // From the chat box, Tab leaves it as if it came after Evidence.
+                    None if next => Focus::ORDER[0],
+                    None => Focus::ORDER[n - 1],
                 };
-                self.focus = Focus::ORDER[(i + step) % n];
                 Vec::new()
             }
             Action::FocusChat => {
@@ -298,8 +316,10 @@ impl State {
                 self.evidence_scroll = 0;
                 Vec::new()
             }
-            Action::Triage => self.triage_selected(false),
-            Action::Retriage => self.triage_selected(true),
+            Action::Triage => self.triage_selected(false, false),
+            Action::Retriage => self.triage_selected(true, false),
+            Action::TriageOffline => self.triage_selected(true, true),
+            Action::RetriageFailed { offline } => self.retriage_failed(offline),
             Action::TriageAllNew => self.triage_all_new(),
             Action::Cancel => self.cancel_selected(),
             Action::ThumbsUp => self.thumbs_up(),
@@ -314,7 +334,10 @@ impl State {
             Action::Preview => self.open_preview(),
             Action::Export => self.export(),
             Action::Filter => {
+                // A new `/` starts a fresh filter.
                 self.filter_editing = true;
+                self.filter.clear();
+                self.refilter();
                 Vec::new()
             }
             Action::Back => self.back(),
@@ -323,7 +346,15 @@ impl State {
             Action::InputChar(c) => self.input(Some(c)),
             Action::InputBackspace => self.input(None),
             Action::InputSubmit => self.submit_input(),
-            Action::ChatSend => Vec::new(),
+            Action::ChatSend | Action::ChatNewline => Vec::new(),
+            Action::ChatScroll(delta) => {
+                let max = self.extents.chat.get();
+                let from = self.chat_scroll.unwrap_or(max).min(max);
+                let to = queue::scroll(from, delta).min(max);
+                // Scrolling back to the end follows the conversation again.
+                self.chat_scroll = (to < max).then_some(to);
+                Vec::new()
+            }
             Action::ChatSubmit(text) => self.ask(text),
             Action::Resize => Vec::new(),
             Action::KbProgress(s) => {
@@ -384,6 +415,17 @@ impl State {
                 }
                 Vec::new()
             }
+            Action::RunOpened {
+                item,
+                run,
+                triage_id,
+            } => {
+                if let Some(it) = self.current(item, run, RunKind::Triage) {
+                    it.open_triage = Some(triage_id);
+                }
+                Vec::new()
+            }
+            Action::RawAnswer { item, run, text } => self.raw_answer(item, run, text),
             Action::TriageDone { item, run, outcome } => self.triage_done(item, run, *outcome),
             Action::TriageFailed { item, run, error } => self.triage_failed(item, run, error),
             Action::ChatRetrieved {
@@ -528,6 +570,7 @@ impl State {
             _ => {
                 self.overlay = Overlay::None;
                 self.note_input.clear();
+                self.judging_wrong_verdict = false;
             }
         }
         Vec::new()

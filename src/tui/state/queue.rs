@@ -22,16 +22,7 @@ impl State {
             .items
             .iter()
             .enumerate()
-            .filter(|(_, it)| {
-                words.iter().all(|w| {
-                    it.haystack.contains(w)
-                        || it.status.label() == *w
-                        || it
-                            .verdict
-                            .as_ref()
-                            .is_some_and(|v| v.verdict.as_str().eq_ignore_ascii_case(w))
-                })
-            })
+            .filter(|(_, it)| it.matches(&words))
             .map(|(i, _)| i)
             .collect();
         self.selected = keep
@@ -52,7 +43,8 @@ impl State {
 
     pub(super) fn move_by(&mut self, delta: isize) -> Vec<Effect> {
         if self.overlay != Overlay::None {
-            self.overlay_scroll = scroll(self.overlay_scroll, delta);
+            let max = self.extents.overlay.get();
+            self.overlay_scroll = scroll(self.overlay_scroll.min(max), delta).min(max);
             return Vec::new();
         }
         match self.focus {
@@ -61,9 +53,11 @@ impl State {
                 self.select(target);
             }
             Focus::Reasoning => {
-                // Scrolling up leaves follow mode at the current end; the view clamps it.
-                let from = self.reasoning_scroll.unwrap_or(u16::MAX / 2);
-                self.reasoning_scroll = Some(scroll(from, delta));
+                // Scrolling starts from where the view is; reaching the end follows again.
+                let max = self.extents.reasoning.get();
+                let from = self.reasoning_scroll.unwrap_or(max).min(max);
+                let to = scroll(from, delta).min(max);
+                self.reasoning_scroll = (to < max).then_some(to);
             }
             Focus::Evidence if self.tab == Tab::Techniques => {
                 let n = self.selected_item().map_or(0, |i| i.techniques.len());
@@ -72,10 +66,15 @@ impl State {
                     .saturating_add_signed(delta)
                     .min(n.saturating_sub(1));
             }
-            Focus::Evidence => self.evidence_scroll = scroll(self.evidence_scroll, delta),
+            Focus::Evidence => {
+                let max = self.extents.evidence.get();
+                self.evidence_scroll = scroll(self.evidence_scroll.min(max), delta).min(max);
+            }
             Focus::Chat => {
-                let from = self.chat_scroll.unwrap_or(u16::MAX / 2);
-                self.chat_scroll = Some(scroll(from, delta));
+                let max = self.extents.chat.get();
+                let from = self.chat_scroll.unwrap_or(max).min(max);
+                let to = scroll(from, delta).min(max);
+                self.chat_scroll = (to < max).then_some(to);
             }
         }
         Vec::new()
@@ -83,14 +82,22 @@ impl State {
 
     pub(super) fn move_to_end(&mut self, bottom: bool) -> Vec<Effect> {
         if self.overlay != Overlay::None {
-            self.overlay_scroll = if bottom { u16::MAX / 2 } else { 0 };
+            self.overlay_scroll = if bottom {
+                self.extents.overlay.get()
+            } else {
+                0
+            };
             return Vec::new();
         }
         match self.focus {
             Focus::Queue => self.select(if bottom { usize::MAX } else { 0 }),
             Focus::Reasoning => self.reasoning_scroll = if bottom { None } else { Some(0) },
             Focus::Evidence => {
-                self.evidence_scroll = 0;
+                self.evidence_scroll = if bottom {
+                    self.extents.evidence.get()
+                } else {
+                    0
+                };
                 let n = self.selected_item().map_or(0, |i| i.techniques.len());
                 self.tech_selected = if bottom { n.saturating_sub(1) } else { 0 };
             }
@@ -100,7 +107,7 @@ impl State {
     }
 }
 
-fn scroll(from: u16, delta: isize) -> u16 {
+pub(super) fn scroll(from: u16, delta: isize) -> u16 {
     let d = delta.unsigned_abs().min(u16::MAX as usize) as u16;
     if delta < 0 {
         from.saturating_sub(d)

@@ -7,7 +7,8 @@ use crate::triage::TriageOutcome;
 use super::super::action::{ItemId, RunId};
 use super::super::effect::Effect;
 use super::{
-    Batch, ChatEntry, ChatRole, Item, ItemStatus, Judgement, KbState, RunKind, State, StreamText,
+    Batch, ChatEntry, ChatRole, Failure, Item, ItemStatus, Judgement, KbState, RunKind, State,
+    StreamText,
 };
 
 impl State {
@@ -28,28 +29,46 @@ impl State {
         live.then_some(it)
     }
 
-    fn start_triage(&mut self, id: ItemId, status: ItemStatus) -> Vec<Effect> {
+    fn start_triage(&mut self, id: ItemId, status: ItemStatus, offline: bool) -> Vec<Effect> {
         let run = self.new_run(id, RunKind::Triage);
         let it = &mut self.items[id];
         it.run = Some(run);
         it.status = status;
         it.reasoning = StreamText::default();
         it.techniques.clear();
-        it.error = None;
+        it.open_triage = None;
+        it.failure = None;
+        it.offline_run = offline;
         vec![Effect::Triage {
             item: id,
             run,
             alert: it.alert.clone(),
             delimiter: it.fence.clone(),
+            offline,
         }]
     }
 
-    pub(super) fn triage_selected(&mut self, again: bool) -> Vec<Effect> {
-        if let KbState::Failed(e) = &self.kb {
-            let e = e.clone();
-            self.error(format!("cannot triage: {e}"));
-            return Vec::new();
+    /// Whether triage can start; says why not. While the knowledge base is still building,
+    /// runs wait for it, and the notice says so with its progress.
+    fn can_triage(&mut self) -> bool {
+        match &self.kb {
+            KbState::Failed(e) => {
+                let e = e.clone();
+                self.error(format!("cannot triage: {e}"));
+                false
+            }
+            KbState::Loading(m) => {
+                let m = m.clone();
+                self.notice(format!(
+                    "waiting for the knowledge base ({m}); the run starts when it is ready"
+                ));
+                true
+            }
+            KbState::Ready(_) => true,
         }
+    }
+
+    pub(super) fn triage_selected(&mut self, again: bool, offline: bool) -> Vec<Effect> {
         let Some(id) = self.selected_id() else {
             return Vec::new();
         };
@@ -58,39 +77,63 @@ impl State {
             self.notice("already triaging this alert (Esc cancels)");
             return Vec::new();
         }
-        if it.verdict.is_some() && !again {
+        if it.verdict.is_some() && !again && !offline {
             self.notice("already triaged: r re-triages it");
             return Vec::new();
         }
+        if !self.can_triage() {
+            return Vec::new();
+        }
         self.reasoning_scroll = None;
-        self.start_triage(id, ItemStatus::Triaging)
+        self.start_triage(id, ItemStatus::Triaging, offline)
+    }
+
+    /// Starts a batch over `ids` (queued behind the worker slots).
+    fn start_batch(&mut self, ids: Vec<ItemId>, offline: bool, what: &str) -> Vec<Effect> {
+        if ids.is_empty() {
+            self.notice(format!("no {what} alerts to triage"));
+            return Vec::new();
+        }
+        if !self.can_triage() {
+            return Vec::new();
+        }
+        let batch = self.batch.get_or_insert(Batch::default());
+        batch.total += ids.len();
+        let n = ids.len();
+        let effects = ids
+            .into_iter()
+            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, offline))
+            .collect();
+        if !matches!(self.kb, KbState::Loading(_)) {
+            self.notice(format!(
+                "triaging {n} {what} alerts{}",
+                if offline {
+                    " with the offline engine"
+                } else {
+                    ""
+                }
+            ));
+        }
+        effects
     }
 
     pub(super) fn triage_all_new(&mut self) -> Vec<Effect> {
-        if let KbState::Failed(e) = &self.kb {
-            let e = e.clone();
-            self.error(format!("cannot triage: {e}"));
-            return Vec::new();
-        }
         let new: Vec<ItemId> = self
             .visible
             .iter()
             .copied()
             .filter(|i| self.items[*i].status == ItemStatus::New && self.items[*i].run.is_none())
             .collect();
-        if new.is_empty() {
-            self.notice("no new alerts to triage");
-            return Vec::new();
-        }
-        let batch = self.batch.get_or_insert(Batch::default());
-        batch.total += new.len();
-        let n = new.len();
-        let effects = new
-            .into_iter()
-            .flat_map(|id| self.start_triage(id, ItemStatus::Queued))
+        self.start_batch(new, false, "new")
+    }
+
+    /// Re-runs every failed alert in the queue (filtered or not: a failure hidden by the
+    /// filter is still a failure).
+    pub(super) fn retriage_failed(&mut self, offline: bool) -> Vec<Effect> {
+        let failed: Vec<ItemId> = (0..self.items.len())
+            .filter(|i| self.items[*i].status == ItemStatus::Failed && self.items[*i].run.is_none())
             .collect();
-        self.notice(format!("triaging {n} new alerts"));
-        effects
+        self.start_batch(failed, offline, "failed")
     }
 
     /// Starts triage of the alerts from `first` on whose severity reaches `auto_triage`.
@@ -115,17 +158,27 @@ impl State {
         }
         self.batch.get_or_insert(Batch::default()).total += due.len();
         due.into_iter()
-            .flat_map(|id| self.start_triage(id, ItemStatus::Queued))
+            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, false))
             .collect()
     }
 
-    fn batch_step(&mut self) {
+    fn batch_step(&mut self, failed: bool) {
         if let Some(b) = &mut self.batch {
             b.done += 1;
+            if failed {
+                b.failed += 1;
+            }
             if b.done >= b.total {
-                let total = b.total;
+                let (total, failed) = (b.total, b.failed);
                 self.batch = None;
-                self.notice(format!("batch finished: {total} alerts triaged"));
+                let ok = total - failed;
+                if failed == 0 {
+                    self.notice(format!("batch finished: {ok} alerts triaged"));
+                } else {
+                    self.error(format!(
+                        "batch finished: {ok} triaged, {failed} failed (R re-runs the failed, O with the offline engine)"
+                    ));
+                }
             }
         }
     }
@@ -150,7 +203,7 @@ impl State {
         if streamed.len() > it.reasoning.text.len() {
             it.reasoning = StreamText::settled(streamed);
         }
-        self.batch_step();
+        self.batch_step(false);
         Vec::new()
     }
 
@@ -163,15 +216,38 @@ impl State {
         it.run = None;
         it.status = ItemStatus::Failed;
         it.reasoning.settle();
-        it.error = Some(error.clone());
+        // The latest run failed: the verdict on screen would be an older run's, and a
+        // judgement now applies to this run.
+        it.verdict = None;
+        it.judgement = Judgement::default();
+        it.triage_id = it.open_triage.take();
+        let raw = it.failure.take().and_then(|f| f.raw);
+        it.failure = Some(Failure::new(error.clone(), raw));
         let title = self.title_of(item);
         self.error(format!("triage of “{title}” failed: {error}"));
-        self.batch_step();
+        self.batch_step(true);
+        Vec::new()
+    }
+
+    /// The model's unusable answer arrives just before the failure.
+    pub(super) fn raw_answer(&mut self, item: ItemId, run: RunId, text: String) -> Vec<Effect> {
+        if let Some(it) = self.current(item, run, RunKind::Triage) {
+            it.failure = Some(Failure {
+                raw: Some(text),
+                ..Failure::default()
+            });
+        }
         Vec::new()
     }
 
     pub(super) fn cancel_selected(&mut self) -> Vec<Effect> {
         let Some(id) = self.selected_id() else {
+            // Nothing matches the filter (or the queue is empty): Esc still clears it.
+            if !self.filter.is_empty() {
+                self.filter.clear();
+                self.refilter();
+                self.notice("filter cleared");
+            }
             return Vec::new();
         };
         let mut effects = Vec::new();
@@ -186,6 +262,8 @@ impl State {
             }
             it.status = if it.verdict.is_some() {
                 ItemStatus::Triaged
+            } else if it.failure.is_some() {
+                ItemStatus::Failed
             } else {
                 ItemStatus::New
             };

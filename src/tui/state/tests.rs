@@ -127,8 +127,22 @@ fn focus_and_tabs_cycle() {
     assert_eq!(s.focus, Focus::Reasoning);
     s.update(Action::FocusPrev);
     s.update(Action::FocusPrev);
-    assert_eq!(s.focus, Focus::Chat);
+    assert_eq!(
+        s.focus,
+        Focus::Evidence,
+        "Tab cycles the panes, never the chat box"
+    );
+    for _ in 0..7 {
+        s.update(Action::FocusNext);
+        assert_ne!(s.mode(), Mode::Chat);
+        s.update(Action::FocusPrev);
+        assert_ne!(s.mode(), Mode::Chat);
+    }
+    s.update(Action::FocusChat);
     assert_eq!(s.mode(), Mode::Chat);
+    s.update(Action::FocusNext);
+    assert_eq!(s.focus, Focus::Queue, "Tab leaves the chat box");
+    s.update(Action::FocusChat);
     s.update(Action::Back);
     assert_eq!(s.focus, Focus::Queue);
     s.update(Action::FocusChat);
@@ -145,11 +159,15 @@ fn scrolling_follows_the_focused_pane() {
     let mut s = loaded();
     triaged(&mut s, Level::High);
     s.update(Action::FocusNext);
+    s.extents.reasoning.set(20);
     s.update(Action::Up);
-    assert!(
-        s.reasoning_scroll.is_some(),
-        "scrolling up leaves follow mode"
+    assert_eq!(
+        s.reasoning_scroll,
+        Some(19),
+        "scrolling up leaves follow mode one line above the end"
     );
+    s.update(Action::PageDown);
+    assert_eq!(s.reasoning_scroll, None, "reaching the end follows again");
     s.update(Action::Bottom);
     assert_eq!(s.reasoning_scroll, None);
     s.update(Action::FocusNext);
@@ -491,6 +509,9 @@ fn popups_open_close_and_ask_for_their_data() {
     assert_eq!(s.overlay, Overlay::Help);
     assert_eq!(s.mode(), Mode::Popup);
     s.update(Action::Down);
+    assert_eq!(s.overlay_scroll, 0, "nothing drawn yet: nothing to scroll");
+    s.extents.overlay.set(40);
+    s.update(Action::Down);
     assert_eq!(s.overlay_scroll, 1);
     s.update(Action::Help);
     assert_eq!(s.overlay, Overlay::None);
@@ -637,6 +658,7 @@ fn history_from_the_store_comes_back() {
         },
         notes: vec!["seen before".into()],
         chat: vec![],
+        failure: None,
     };
     let mut s = State::new("offline", "t");
     s.update(Action::QueueLoaded {
@@ -645,4 +667,234 @@ fn history_from_the_store_comes_back() {
     });
     assert_eq!(s.items[0].status, ItemStatus::Reviewed);
     assert_eq!(s.items[0].triage_id.as_deref(), Some("t-old"));
+}
+
+/// A model triage of the selected alert that fails after the model said `raw`.
+fn failed(s: &mut State, raw: &str) -> usize {
+    let fx = s.update(Action::Triage);
+    let Some(Effect::Triage {
+        item, run, offline, ..
+    }) = fx.into_iter().next()
+    else {
+        panic!("no triage");
+    };
+    assert!(!offline);
+    s.update(Action::RunOpened {
+        item,
+        run,
+        triage_id: "t-fail".into(),
+    });
+    s.update(Action::RawAnswer {
+        item,
+        run,
+        text: raw.into(),
+    });
+    s.update(Action::TriageFailed {
+        item,
+        run,
+        error: "verdict still invalid after one repair".into(),
+    });
+    item
+}
+
+#[test]
+fn a_failed_model_triage_shows_what_the_model_said_and_can_be_judged() {
+    let mut s = loaded();
+    let item = failed(
+        &mut s,
+        r#"Encoded PowerShell from Word. {"verdict": "HIGH", "matched_techniques": [{"id": "T1059.001""#,
+    );
+    let it = &s.items[item];
+    assert_eq!(it.status, ItemStatus::Failed);
+    assert_eq!(it.triage_id.as_deref(), Some("t-fail"));
+    let f = it.failure.as_ref().expect("failure kept");
+    assert_eq!(f.salvaged.level, Some(Level::High));
+    assert_eq!(f.salvaged.techniques, vec!["T1059.001".to_string()]);
+    assert!(it.matches(&["high?"]) || it.matches(&["high"]));
+
+    // `+` agrees with the model's unvalidated level, against the failed run.
+    let fx = s.update(Action::ThumbsUp);
+    let [Effect::SaveFeedback { feedback, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(feedback.triage_id, "t-fail");
+    assert_eq!(feedback.thumbs, Some(Thumbs::Up));
+    assert_eq!(feedback.analyst_verdict.as_deref(), Some("HIGH"));
+    assert_eq!(s.session_accuracy(), (0, 0), "no tool verdict to score");
+    // `-` and `v` work too.
+    s.update(Action::ThumbsDown);
+    assert_eq!(s.mode(), Mode::PickReason);
+    s.update(Action::Back);
+    s.update(Action::SetVerdict);
+    let fx = s.update(Action::PickVerdict(Level::Low));
+    let [Effect::SaveFeedback { feedback, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(
+        (feedback.thumbs, feedback.analyst_verdict.as_deref()),
+        (Some(Thumbs::Down), Some("LOW"))
+    );
+
+    // One key re-runs it offline.
+    let fx = s.update(Action::TriageOffline);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Triage { offline: true, .. }]
+    ));
+    assert!(s.items[item].failure.is_none());
+}
+
+#[test]
+fn a_failed_run_that_named_no_level_asks_for_one_on_thumbs_up() {
+    let mut s = loaded();
+    failed(&mut s, "I am not sure what this is.");
+    assert!(s.update(Action::ThumbsUp).is_empty());
+    assert_eq!(s.mode(), Mode::PickVerdict);
+    let fx = s.update(Action::PickVerdict(Level::Medium));
+    assert!(
+        matches!(fx.as_slice(), [Effect::SaveFeedback { feedback, .. }]
+        if feedback.analyst_verdict.as_deref() == Some("MEDIUM"))
+    );
+}
+
+#[test]
+fn wrong_verdict_asks_for_the_right_one() {
+    let mut s = loaded();
+    triaged(&mut s, Level::High);
+    s.update(Action::ThumbsDown);
+    assert!(
+        s.update(Action::PickReason(DownReason::WrongVerdict))
+            .is_empty()
+    );
+    assert_eq!(s.mode(), Mode::PickVerdict);
+    let fx = s.update(Action::PickVerdict(Level::Low));
+    let [Effect::SaveFeedback { feedback, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(feedback.thumbs, Some(Thumbs::Down));
+    assert_eq!(feedback.reason, Some(DownReason::WrongVerdict));
+    assert_eq!(feedback.analyst_verdict.as_deref(), Some("LOW"));
+    assert_eq!(s.items[0].judgement.analyst_verdict, Some(Level::Low));
+}
+
+#[test]
+fn batches_count_failures_apart_and_failed_alerts_rerun_with_one_key() {
+    let mut s = loaded();
+    let fx = s.update(Action::TriageAllNew);
+    let runs: Vec<(usize, RunId)> = fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Triage { item, run, .. } => Some((item, run)),
+            _ => None,
+        })
+        .collect();
+    let n = runs.len();
+    for (i, (item, run)) in runs.into_iter().enumerate() {
+        if i < 3 {
+            s.update(Action::TriageFailed {
+                item,
+                run,
+                error: "529 overloaded".into(),
+            });
+        } else {
+            s.update(Action::TriageDone {
+                item,
+                run,
+                outcome: Box::new(outcome(&format!("t{i}"), Level::Low)),
+            });
+        }
+        if i == 3 {
+            let b = s.batch.expect("running");
+            assert_eq!((b.done, b.failed), (4, 3));
+        }
+    }
+    let notice = s.notice.clone().expect("notice");
+    assert!(
+        notice.error
+            && notice
+                .text
+                .contains(&format!("{} triaged, 3 failed", n - 3)),
+        "{notice:?}"
+    );
+    let fx = s.update(Action::RetriageFailed { offline: true });
+    assert_eq!(fx.len(), 3);
+    assert!(
+        fx.iter()
+            .all(|e| matches!(e, Effect::Triage { offline: true, .. }))
+    );
+    assert!(
+        s.update(Action::RetriageFailed { offline: false })
+            .is_empty()
+    );
+}
+
+#[test]
+fn enter_while_the_knowledge_base_builds_says_so() {
+    let mut s = State::new("offline", "t");
+    s.update(Action::QueueLoaded {
+        items: sample(),
+        errors: Vec::new(),
+    });
+    s.update(Action::KbProgress("embedding 1200/2000 techniques".into()));
+    assert_eq!(s.update(Action::Triage).len(), 1, "the run waits for it");
+    let n = s.notice.clone().expect("notice").text;
+    assert!(
+        n.contains("waiting for the knowledge base") && n.contains("1200/2000"),
+        "{n}"
+    );
+}
+
+#[test]
+fn the_filter_matches_what_rows_show_and_esc_always_clears_it() {
+    let mut s = loaded();
+    triaged(&mut s, Level::Benign);
+    s.update(Action::Filter);
+    for c in "ben".chars() {
+        s.update(Action::InputChar(c));
+    }
+    assert_eq!(s.visible, vec![0], "BEN badge of the tool's verdict");
+    s.update(Action::InputSubmit);
+    s.update(Action::Filter);
+    assert!(s.filter.is_empty(), "a new / starts a fresh filter");
+    for c in "crit".chars() {
+        s.update(Action::InputChar(c));
+    }
+    assert!(!s.visible.is_empty());
+    assert!(s.visible.iter().all(|i| {
+        s.items[*i].alert.alert.severity == Some(crate::alert::Severity::Critical)
+            || s.items[*i].haystack.contains("crit")
+    }));
+    for c in "zzzz".chars() {
+        s.update(Action::InputChar(c));
+    }
+    s.update(Action::InputSubmit);
+    assert!(s.visible.is_empty());
+    s.update(Action::Cancel);
+    assert!(
+        s.filter.is_empty(),
+        "Esc clears a filter that matches nothing"
+    );
+    assert_eq!(s.visible.len(), s.items.len());
+}
+
+#[test]
+fn popup_and_pane_scrolling_clamps_to_what_is_there() {
+    let mut s = loaded();
+    s.update(Action::Help);
+    s.extents.overlay.set(30);
+    s.update(Action::Bottom);
+    assert_eq!(s.overlay_scroll, 30);
+    for _ in 0..5 {
+        s.update(Action::PageDown);
+    }
+    assert_eq!(s.overlay_scroll, 30, "paging past the end stays at the end");
+    s.update(Action::Up);
+    assert_eq!(s.overlay_scroll, 29, "one key scrolls back at once");
+    s.update(Action::Back);
+    s.update(Action::FocusChat);
+    s.extents.chat.set(12);
+    s.update(Action::ChatScroll(-5));
+    assert_eq!(s.chat_scroll, Some(7));
+    s.update(Action::ChatScroll(50));
+    assert_eq!(s.chat_scroll, None, "back at the end: follows");
 }

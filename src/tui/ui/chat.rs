@@ -13,7 +13,15 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
     let it = s.selected_item();
     let n = it.map_or(0, |i| i.chat.len());
     let hint = if focused {
-        " · Enter send · Alt-Enter newline · Esc back".to_string()
+        format!(
+            " · Enter send · {} newline · {} scroll · Esc back",
+            v.keymap.keys_for("chat_newline"),
+            v.keymap
+                .keys_for("chat_scroll_up")
+                .split('/')
+                .next()
+                .unwrap_or("PgUp")
+        )
     } else {
         format!(" · {} to ask", v.keymap.keys_for("chat"))
     };
@@ -61,8 +69,13 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
         )])),
         None => {}
     }
-    let (para, scroll) =
-        super::text::scrolled(lines, history.width, history.height as usize, s.chat_scroll);
+    let (para, scroll) = super::text::scrolled(
+        lines,
+        history.width,
+        history.height as usize,
+        s.chat_scroll,
+        focused.then_some(&s.extents.chat),
+    );
     f.render_widget(para.scroll((scroll, 0)), history);
     if input_h > 0 {
         f.render_widget(v.input, input);

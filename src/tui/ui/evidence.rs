@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Tabs, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::super::state::{Item, Tab};
 use super::{View, block, title_span};
@@ -239,13 +239,9 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
     let [tabs_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     let selected = Tab::ALL.iter().position(|t| *t == s.tab).unwrap_or(0);
+    let titles: Vec<&str> = Tab::ALL.iter().map(|t| t.title()).collect();
     f.render_widget(
-        Tabs::new(Tab::ALL.iter().map(|t| t.title()))
-            .select(selected)
-            .style(v.theme.dim())
-            .highlight_style(v.theme.heading())
-            .divider("|")
-            .padding("", ""),
+        Paragraph::new(tab_bar(&titles, selected, tabs_area.width, &v.theme)),
         tabs_area,
     );
     let Some(it) = s.selected_item() else {
@@ -253,15 +249,84 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
     };
     let (lines, selected_line) = tab_lines(it, s.tab, v, focused);
     let h = body.height as usize;
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let max = para.line_count(body.width).saturating_sub(h);
+    s.extents.evidence.set(max.min(u16::MAX as usize) as u16);
     let scroll = if s.tab == Tab::Techniques {
         (selected_line + 2).saturating_sub(h)
     } else {
-        s.evidence_scroll as usize
+        (s.evidence_scroll as usize).min(max)
     };
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll.min(u16::MAX as usize) as u16, 0)),
-        body,
-    );
+    f.render_widget(para.scroll((scroll.min(u16::MAX as usize) as u16, 0)), body);
+}
+
+/// The tabs that fit in `width` columns, whole: a window around the selected tab, with ‹ and
+/// › where tabs are left out. A tab name is never cut.
+pub fn tab_window(titles: &[&str], selected: usize, width: u16) -> (usize, usize) {
+    let w = |i: usize| titles[i].chars().count() + 3; // " name " and a divider
+    let fits = |a: usize, b: usize| {
+        let marks = usize::from(a > 0) + usize::from(b < titles.len());
+        (a..b).map(w).sum::<usize>() + marks * 2 <= width as usize
+    };
+    let (mut a, mut b) = (selected, (selected + 1).min(titles.len()));
+    loop {
+        if b < titles.len() && fits(a, b + 1) {
+            b += 1;
+        } else if a > 0 && fits(a - 1, b) {
+            a -= 1;
+        } else {
+            break;
+        }
+    }
+    (a, b)
+}
+
+fn tab_bar<'a>(titles: &[&'a str], selected: usize, width: u16, t: &super::Theme) -> Line<'a> {
+    let (a, b) = tab_window(titles, selected, width);
+    let mut spans = Vec::new();
+    if a > 0 {
+        spans.push(Span::styled("‹ ", t.dim()));
+    }
+    for (i, title) in titles.iter().enumerate().take(b).skip(a) {
+        let style = if i == selected { t.heading() } else { t.dim() };
+        spans.push(Span::styled(format!(" {title} "), style));
+        if i + 1 < b {
+            spans.push(Span::styled("|", t.dim()));
+        }
+    }
+    if b < titles.len() {
+        spans.push(Span::styled(" ›", t.dim()));
+    }
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tab_window;
+
+    #[test]
+    fn the_tab_window_keeps_whole_names_and_the_selected_tab() {
+        let titles = [
+            "Techniques",
+            "Alert",
+            "Evidence",
+            "Actions",
+            "Queries",
+            "FP",
+            "Escalation",
+        ];
+        for width in [12u16, 20, 38, 60, 120] {
+            for sel in 0..titles.len() {
+                let (a, b) = tab_window(&titles, sel, width);
+                assert!(a <= sel && sel < b, "{width}/{sel}: {a}..{b}");
+                let used: usize = (a..b).map(|i| titles[i].chars().count() + 3).sum::<usize>()
+                    + 2 * (usize::from(a > 0) + usize::from(b < titles.len()));
+                assert!(
+                    used <= width as usize || b - a == 1,
+                    "{width}/{sel}: {used} columns"
+                );
+            }
+        }
+        assert_eq!(tab_window(&titles, 0, 120), (0, titles.len()));
+    }
 }

@@ -40,9 +40,29 @@ pub struct Panes {
     pub status: Rect,
 }
 
-/// Wide terminals get three columns; from 80×24 up to that, the queue sits on top.
+/// From 160 columns the queue spans the top (full titles with host and user) over three
+/// columns; from 140 the three panes sit side by side; from 80×24 up to that, the queue
+/// sits on top of two columns and the chat.
 pub fn layout(area: Rect) -> Panes {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    if area.width >= 160 && area.height >= 30 {
+        let queue_h = (main.height * 3 / 10).clamp(8, 16);
+        let [queue, below] =
+            Layout::vertical([Constraint::Length(queue_h), Constraint::Min(3)]).areas(main);
+        let [reasoning, evidence, chat] = Layout::horizontal([
+            Constraint::Percentage(36),
+            Constraint::Percentage(34),
+            Constraint::Percentage(30),
+        ])
+        .areas(below);
+        return Panes {
+            queue,
+            reasoning,
+            evidence,
+            chat,
+            status,
+        };
+    }
     if area.width >= 140 && area.height >= 20 {
         let [queue, reasoning, right] = Layout::horizontal([
             Constraint::Percentage(34),

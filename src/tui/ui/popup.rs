@@ -44,8 +44,13 @@ fn mode_title(m: Mode) -> &'static str {
 fn help<'a>(v: &View<'_>) -> Vec<Line<'a>> {
     let t = &v.theme;
     let mut lines = Vec::new();
-    let mut modes: Vec<Mode> = v.keymap.bindings.iter().map(|b| b.mode).collect();
-    modes.dedup();
+    // Each mode once, in the order the table first names it.
+    let mut modes: Vec<Mode> = Vec::new();
+    for b in &v.keymap.bindings {
+        if !modes.contains(&b.mode) {
+            modes.push(b.mode);
+        }
+    }
     for m in modes {
         lines.push(Line::styled(mode_title(m), t.heading()));
         for b in v.keymap.bindings.iter().filter(|b| b.mode == m) {
@@ -210,7 +215,12 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
             (" Thumbs down ", l, small(area, 40, h), false)
         }
         Overlay::PickVerdict => {
-            let (l, h) = picker(v, Mode::PickVerdict, "Your verdict for this alert:");
+            let ask = if s.judging_wrong_verdict {
+                "Wrong verdict: which one is right?"
+            } else {
+                "Your verdict for this alert:"
+            };
+            let (l, h) = picker(v, Mode::PickVerdict, ask);
             (" Set verdict ", l, small(area, 40, h), false)
         }
         Overlay::Note => (
@@ -230,9 +240,11 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
     let para = if scroll {
         let inner_h = rect.height.saturating_sub(2) as usize;
         let total = para.line_count(rect.width.saturating_sub(2));
-        let y = (s.overlay_scroll as usize).min(total.saturating_sub(inner_h));
-        para.scroll((y.min(u16::MAX as usize) as u16, 0))
+        let max = total.saturating_sub(inner_h).min(u16::MAX as usize) as u16;
+        s.extents.overlay.set(max);
+        para.scroll((s.overlay_scroll.min(max), 0))
     } else {
+        s.extents.overlay.set(0);
         para
     };
     f.render_widget(para.block(b), rect);

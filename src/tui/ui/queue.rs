@@ -5,35 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem};
 
-use crate::alert::Severity;
 use crate::store::feedback::Thumbs;
 
-use super::super::state::{Item, ItemStatus};
+use super::super::state::{Item, ItemStatus, State, severity_label, verdict_label};
 use super::{View, block, title_span};
 
-fn severity_label(s: Option<Severity>) -> &'static str {
-    match s {
-        Some(Severity::Critical) => "CRIT",
-        Some(Severity::High) => "HIGH",
-        Some(Severity::Medium) => "MED ",
-        Some(Severity::Low) => "LOW ",
-        Some(Severity::Informational) => "INFO",
-        None => " ?  ",
-    }
-}
-
-fn verdict_label(l: crate::triage::Level) -> &'static str {
-    use crate::triage::Level;
-    match l {
-        Level::Critical => "CRIT",
-        Level::High => "HIGH",
-        Level::Medium => "MED",
-        Level::Low => "LOW",
-        Level::Benign => "BEN",
-    }
-}
-
-fn row<'a>(it: &'a Item, v: &View<'_>) -> Line<'a> {
+fn row<'a>(it: &'a Item, v: &View<'_>, narrow: bool) -> Line<'a> {
     let t = &v.theme;
     let a = &it.alert.alert;
     let status_style = match it.status {
@@ -49,17 +26,30 @@ fn row<'a>(it: &'a Item, v: &View<'_>) -> Line<'a> {
         ),
         Span::styled(format!("{:<8} ", it.status.label()), status_style),
     ];
-    match &it.verdict {
-        Some(verdict) => spans.push(Span::styled(
-            format!("{:<4} ", verdict_label(verdict.verdict)),
+    match (
+        &it.verdict,
+        it.failure.as_ref().and_then(|f| f.salvaged.level),
+    ) {
+        (Some(verdict), _) => spans.push(Span::styled(
+            format!("{:<6}", verdict_label(verdict.verdict)),
             t.level(verdict.verdict),
         )),
-        None => spans.push(Span::raw("     ")),
+        // A failed run's level is the model's unvalidated word: shown, marked with `?`.
+        (None, Some(l)) => spans.push(Span::styled(
+            format!("{:<6}", format!("{}?", verdict_label(l))),
+            t.dim(),
+        )),
+        (None, None) => spans.push(Span::raw("      ")),
     }
     spans.push(match it.judgement.thumbs {
-        Some(Thumbs::Up) => Span::styled("+ ", t.good()),
-        Some(Thumbs::Down) => Span::styled("- ", t.bad()),
-        None => Span::raw("  "),
+        Some(Thumbs::Up) => Span::styled("+", t.good()),
+        Some(Thumbs::Down) => Span::styled("-", t.bad()),
+        None => Span::raw(" "),
+    });
+    // The analyst's own verdict next to the tool's, when they set one.
+    spans.push(match it.judgement.analyst_verdict {
+        Some(l) => Span::styled(format!("→{:<4} ", verdict_label(l)), t.level(l)),
+        None => Span::raw(if narrow { " " } else { "      " }),
     });
     spans.push(Span::styled(a.title.as_str(), t.untrusted()));
     let who: Vec<&str> = [a.host.as_deref(), a.user.as_deref()]
@@ -72,29 +62,49 @@ fn row<'a>(it: &'a Item, v: &View<'_>) -> Line<'a> {
     Line::from(spans)
 }
 
-pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
-    let s = v.state;
+/// The pane title: counts by status (failed ones included), then the filter. While a
+/// filter is set it comes first and is shown whole, or its end when it is longer than the
+/// pane, so what is typed is always visible.
+pub fn title(s: &State, width: usize) -> String {
     let count = |st: ItemStatus| s.items.iter().filter(|i| i.status == st).count();
-    let mut title = format!(
-        " Queue {} · new {} · triaged {} · reviewed {}",
+    let mut counts = format!(
+        "Queue {} · new {} · triaged {} · reviewed {}",
         s.items.len(),
         count(ItemStatus::New),
         count(ItemStatus::Triaged),
         count(ItemStatus::Reviewed),
     );
+    let failed = count(ItemStatus::Failed);
+    if failed > 0 {
+        counts.push_str(&format!(" · failed {failed}"));
+    }
     let running = count(ItemStatus::Triaging) + count(ItemStatus::Queued);
     if running > 0 {
-        title.push_str(&format!(" · running {running}"));
+        counts.push_str(&format!(" · running {running}"));
     }
-    if s.filter_editing || !s.filter.is_empty() {
-        title.push_str(&format!(
-            " · /{}{} ({} shown)",
-            s.filter,
-            if s.filter_editing { "▏" } else { "" },
-            s.visible.len()
-        ));
+    if !s.filter_editing && s.filter.is_empty() {
+        return format!(" {counts} ");
     }
-    title.push(' ');
+    let tail = format!(
+        "{} ({} of {} shown) · ",
+        if s.filter_editing { "▏" } else { "" },
+        s.visible.len(),
+        s.items.len()
+    );
+    let room = width.saturating_sub(tail.chars().count() + 3);
+    let n = s.filter.chars().count();
+    let shown: String = if n <= room {
+        s.filter.clone()
+    } else {
+        let skip = n - room.saturating_sub(1);
+        format!("…{}", s.filter.chars().skip(skip).collect::<String>())
+    };
+    format!(" /{shown}{tail}{counts} ")
+}
+
+pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
+    let s = v.state;
+    let title = title(s, area.width.saturating_sub(4) as usize);
     let b = block(title_span(title, focused, &v.theme), focused, &v.theme);
     let inner_h = area.height.saturating_sub(2) as usize;
     if s.items.is_empty() {
@@ -122,7 +132,7 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
         .skip(offset)
         .take(inner_h)
         .map(|(pos, id)| {
-            let line = row(&s.items[*id], v);
+            let line = row(&s.items[*id], v, area.width < 100);
             let item = ListItem::new(line);
             if pos == s.selected {
                 item.style(v.theme.selected())

@@ -5,12 +5,17 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::super::state::{Item, ItemStatus};
+use super::super::state::{Item, ItemStatus, KbState, State};
 use super::{View, block, text, title_span};
 
 fn header(it: Option<&Item>, v: &View<'_>) -> String {
     let Some(p) = it.and_then(|i| i.provenance.as_ref()) else {
-        return format!(" Reasoning · {} ", v.state.engine);
+        let engine = if it.is_some_and(|i| i.offline_run) {
+            "offline"
+        } else {
+            v.state.engine.as_str()
+        };
+        return format!(" Reasoning · {engine} ");
     };
     let mut s = format!(" Reasoning · {}", p.engine);
     if let Some(m) = &p.model {
@@ -33,50 +38,81 @@ fn header(it: Option<&Item>, v: &View<'_>) -> String {
 fn verdict_lines<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
     let t = &v.theme;
     let mut out = Vec::new();
-    if let Some(e) = &it.error {
+    if let Some(f) = &it.failure {
+        let k = |name: &str| v.keymap.keys_for(name);
         out.push(Line::from(""));
-        out.push(Line::styled(format!("Failed: {e}"), t.bad()));
-        out.push(Line::styled("r re-triages; p shows what was sent", t.dim()));
-    }
-    let Some(verdict) = &it.verdict else {
-        return out;
-    };
-    out.push(Line::from(""));
-    out.push(Line::from(vec![
-        Span::styled("Verdict ", t.heading()),
-        Span::styled(verdict.verdict.as_str(), t.level(verdict.verdict)),
-        Span::raw(format!(" · confidence {:.2}", verdict.confidence)),
-        Span::styled(
-            if verdict.escalation.recommended {
-                " · escalate"
-            } else {
-                ""
-            },
-            t.bad(),
-        ),
-    ]));
-    for step in &verdict.attack_chain {
-        out.push(Line::from(vec![
-            Span::styled("  → ", t.accent()),
-            Span::styled(step.tactic.as_str(), t.bold()),
-            Span::raw(format!(
-                "{}: {}",
-                step.technique
-                    .as_deref()
-                    .map(|x| format!(" ({x})"))
-                    .unwrap_or_default(),
-                step.description
-            )),
-        ]));
-    }
-    for w in &verdict.warnings {
-        out.push(Line::styled(format!("  ! {w}"), t.dim()));
-    }
-    for f in &verdict.injection_flags {
+        out.push(Line::styled(format!("Failed: {}", f.error), t.bad()));
+        if f.raw.is_some() {
+            let sal = &f.salvaged;
+            out.push(Line::from(vec![
+                Span::styled("The model said (unvalidated): ", t.heading()),
+                match sal.level {
+                    Some(l) => Span::styled(l.as_str(), t.level(l)),
+                    None => Span::styled("no level", t.dim()),
+                },
+                Span::raw(if sal.techniques.is_empty() {
+                    " · no technique ids".to_string()
+                } else {
+                    format!(" · {}", sal.techniques.join(", "))
+                }),
+            ]));
+            out.push(Line::styled(
+                "  not checked against the knowledge base; its whole answer is above",
+                t.dim(),
+            ));
+        }
         out.push(Line::styled(
-            format!("  ⚠ prompt injection in the alert: {f}"),
-            t.bad(),
+            format!(
+                "{} re-triages · {} triages offline · {} re-runs every failed alert · {}/{}/{} judge it anyway · {} shows what was sent",
+                k("retriage"),
+                k("triage_offline"),
+                k("retriage_failed"),
+                k("thumbs_up"),
+                k("thumbs_down"),
+                k("set_verdict"),
+                k("preview")
+            ),
+            t.dim(),
         ));
+    }
+    if let Some(verdict) = &it.verdict {
+        out.push(Line::from(""));
+        out.push(Line::from(vec![
+            Span::styled("Verdict ", t.heading()),
+            Span::styled(verdict.verdict.as_str(), t.level(verdict.verdict)),
+            Span::raw(format!(" · confidence {:.2}", verdict.confidence)),
+            Span::styled(
+                if verdict.escalation.recommended {
+                    " · escalate"
+                } else {
+                    ""
+                },
+                t.bad(),
+            ),
+        ]));
+        for step in &verdict.attack_chain {
+            out.push(Line::from(vec![
+                Span::styled("  → ", t.accent()),
+                Span::styled(step.tactic.as_str(), t.bold()),
+                Span::raw(format!(
+                    "{}: {}",
+                    step.technique
+                        .as_deref()
+                        .map(|x| format!(" ({x})"))
+                        .unwrap_or_default(),
+                    step.description
+                )),
+            ]));
+        }
+        for w in &verdict.warnings {
+            out.push(Line::styled(format!("  ! {w}"), t.dim()));
+        }
+        for f in &verdict.injection_flags {
+            out.push(Line::styled(
+                format!("  ⚠ prompt injection in the alert: {f}"),
+                t.bad(),
+            ));
+        }
     }
     let j = &it.judgement;
     if let Some(th) = j.thumbs {
@@ -98,6 +134,24 @@ fn verdict_lines<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
         out.push(Line::styled(format!("  note: {n}"), t.dim()));
     }
     out
+}
+
+/// What a run that has shown nothing yet is waiting for: the knowledge base (with its
+/// progress), a worker slot, retrieval, or the model's first token. The offline engine has
+/// no tokens, so it never says so.
+pub fn waiting(it: &Item, s: &State) -> String {
+    if let KbState::Loading(progress) = &s.kb {
+        return format!("Waiting for the knowledge base: {progress}… (Esc cancels)");
+    }
+    if it.status == ItemStatus::Queued {
+        return "Queued; waiting for a worker… (Esc cancels)".into();
+    }
+    let offline = it.offline_run || s.engine == "offline";
+    if offline {
+        "Retrieving techniques and deciding with the offline engine… (Esc cancels)".into()
+    } else {
+        "Retrieving techniques, then waiting for the model's first token… (Esc cancels)".into()
+    }
 }
 
 pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
@@ -123,13 +177,9 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
                         t.dim(),
                     ));
                 }
-                ItemStatus::Queued => {
-                    lines.push(Line::styled("Queued; waiting for a worker…", t.dim()))
+                ItemStatus::Queued | ItemStatus::Triaging if it.reasoning.text.is_empty() => {
+                    lines.push(Line::styled(waiting(it, s), t.dim()))
                 }
-                ItemStatus::Triaging if it.reasoning.text.is_empty() => lines.push(Line::styled(
-                    "Retrieving techniques, waiting for the first token… (Esc cancels)",
-                    t.dim(),
-                )),
                 _ => {}
             }
             lines.extend(text::stream(&it.reasoning, t, t.plain()));
@@ -141,6 +191,7 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
         area.width.saturating_sub(2),
         area.height.saturating_sub(2) as usize,
         s.reasoning_scroll,
+        focused.then_some(&s.extents.reasoning),
     );
     f.render_widget(para.block(b).scroll((scroll, 0)), area);
 }

@@ -183,6 +183,8 @@ fn reasons(f: &mut Frame, area: Rect, a: &Accuracy, v: &View<'_>) {
 
 pub fn draw(f: &mut Frame, v: &View<'_>) {
     let full = f.area();
+    // The statistics screen does not scroll.
+    v.state.extents.overlay.set(0);
     let [area, _status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(full);
     f.render_widget(Clear, area);
     let b = block(

@@ -6,8 +6,23 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::state::{ItemStatus, KbState};
+use super::super::state::{Batch, ItemStatus, KbState, State};
 use super::View;
+
+/// A batch's progress, telling apart what finished, failed, runs now and waits for a slot.
+pub fn batch_line(s: &State, b: Batch) -> String {
+    let (running, queued) = s.items.iter().fold((0, 0), |(r, q), i| match i.status {
+        ItemStatus::Triaging => (r + 1, q),
+        ItemStatus::Queued => (r, q + 1),
+        _ => (r, q),
+    });
+    let mut line = format!("batch {}/{} done", b.done, b.total);
+    if b.failed > 0 {
+        line.push_str(&format!(", {} failed", b.failed));
+    }
+    line.push_str(&format!(" · {running} running, {queued} queued"));
+    line
+}
 
 pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>) {
     let s = v.state;
@@ -36,10 +51,7 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>) {
         spans.push(Span::styled(format!("· API {a} "), t.dim()));
     }
     if let Some(b) = s.batch {
-        spans.push(Span::styled(
-            format!("· batch {}/{} ({} running) ", b.done, b.total, s.running()),
-            t.accent(),
-        ));
+        spans.push(Span::styled(format!("· {} ", batch_line(s, b)), t.accent()));
     } else if s.running() > 0 {
         spans.push(Span::styled(
             format!("· {} running ", s.running()),

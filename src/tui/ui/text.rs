@@ -54,13 +54,16 @@ pub fn stream<'a>(t: &'a StreamText, theme: &Theme, base: Style) -> Vec<Line<'a>
 /// A wrapped paragraph of `lines` for a pane `width` × `height`, and the scroll offset that
 /// shows the requested position (`None`: follow the end). When following, only the last
 /// lines that fill the pane are wrapped, so a frame costs what the pane shows, not the
-/// length of a reasoning stream that keeps growing.
-pub fn scrolled(
-    mut lines: Vec<Line<'_>>,
+/// length of a stream that keeps growing. The largest offset goes to `extent` — given only
+/// for the pane in focus, the one keys can scroll — so scrolling clamps to what is there;
+/// counting it wraps the whole text, which a pane nobody scrolls does not pay for.
+pub fn scrolled<'a>(
+    mut lines: Vec<Line<'a>>,
     width: u16,
     height: usize,
     scroll: Option<u16>,
-) -> (Paragraph<'_>, u16) {
+    extent: Option<&std::cell::Cell<u16>>,
+) -> (Paragraph<'a>, u16) {
     let wrap = Wrap { trim: false };
     if scroll.is_none() {
         let mut start = lines.len();
@@ -71,12 +74,22 @@ pub fn scrolled(
                 .wrap(wrap)
                 .line_count(width);
         }
+        if let Some(extent) = extent {
+            let above: usize = lines[..start]
+                .iter()
+                .map(|l| Paragraph::new(l.clone()).wrap(wrap).line_count(width))
+                .sum();
+            extent.set(clamp((above + rows).saturating_sub(height)));
+        }
         let tail = lines.split_off(start);
         let offset = rows.saturating_sub(height);
         return (Paragraph::new(tail).wrap(wrap), clamp(offset));
     }
     let para = Paragraph::new(lines).wrap(wrap);
     let max_scroll = para.line_count(width).saturating_sub(height);
+    if let Some(extent) = extent {
+        extent.set(clamp(max_scroll));
+    }
     let offset = scroll.map_or(max_scroll, |y| (y as usize).min(max_scroll));
     (para, clamp(offset))
 }

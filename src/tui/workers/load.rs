@@ -9,7 +9,7 @@ use crate::alert::load::Loaded;
 use crate::store::Store;
 
 use super::super::action::Action;
-use super::super::state::{History, Judgement, LoadedItem};
+use super::super::state::{Failure, History, Judgement, LoadedItem};
 use super::{Shared, Workers};
 
 /// Where the queue comes from.
@@ -82,15 +82,33 @@ fn history(store: &Store, key: &str) -> Result<History, crate::store::StoreError
             .collect(),
         ..History::default()
     };
-    if let Some(t) = store.latest_complete_triage_for(sa.row)? {
-        h.verdict = t
-            .verdict_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok());
-        h.provenance = t
-            .provenance_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok());
+    // The latest run decides what the alert shows: a failure (with what the model said),
+    // or else the latest verdict.
+    let latest = store.latest_triage_for(sa.row)?;
+    let failed = latest.filter(|t| t.status == crate::store::triages::TriageStatus::Failed);
+    let shown = match failed {
+        Some(t) => {
+            h.failure = Some(Failure::new(
+                crate::alert::sanitize::sanitize(t.error.as_deref().unwrap_or("the run failed")),
+                t.raw_output
+                    .as_deref()
+                    .map(crate::alert::sanitize::sanitize),
+            ));
+            Some(t)
+        }
+        None => store.latest_complete_triage_for(sa.row)?,
+    };
+    if let Some(t) = shown {
+        if h.failure.is_none() {
+            h.verdict = t
+                .verdict_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
+            h.provenance = t
+                .provenance_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
+        }
         if let Some(fb) = store.feedback_for(&t.id)?.last() {
             h.judgement = Judgement {
                 thumbs: Some(fb.thumbs),

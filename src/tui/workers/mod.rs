@@ -55,10 +55,16 @@ impl Shared {
 
     /// The triage pipeline, once the knowledge base is open.
     async fn pipeline(&self) -> Result<Pipeline, String> {
+        self.pipeline_with(self.cfg.engine.clone()).await
+    }
+
+    /// The same pipeline with another engine (the offline one, for a run the analyst asked
+    /// to be decided without the model).
+    async fn pipeline_with(&self, engine: Arc<dyn Engine>) -> Result<Pipeline, String> {
         Ok(Pipeline {
             kb: self.kb().await?,
             stores: self.stores.clone(),
-            engine: self.cfg.engine.clone(),
+            engine,
             params: self.cfg.params,
         })
     }
@@ -119,14 +125,18 @@ impl Workers {
                 run,
                 alert,
                 delimiter,
+                offline,
             } => {
                 let fut = runs::triage(
                     self.shared.clone(),
                     self.tx.clone(),
-                    item,
-                    run,
-                    alert,
-                    delimiter,
+                    runs::TriageRun {
+                        item,
+                        run,
+                        alert,
+                        delimiter,
+                        offline,
+                    },
                 );
                 self.spawn_run(run, fut);
             }

@@ -23,19 +23,35 @@ fn rows(hits: &[Hit]) -> Vec<TechniqueRow> {
     hits.iter().map(TechniqueRow::from).collect()
 }
 
-pub(super) async fn triage(
-    shared: Arc<Shared>,
-    tx: mpsc::Sender<Action>,
-    item: ItemId,
-    run: RunId,
-    alert: Arc<LoadedAlert>,
-    delimiter: String,
-) {
+/// One triage run as the console asked for it.
+pub(super) struct TriageRun {
+    pub item: ItemId,
+    pub run: RunId,
+    pub alert: Arc<LoadedAlert>,
+    pub delimiter: String,
+    pub offline: bool,
+}
+
+pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: TriageRun) {
+    let TriageRun {
+        item,
+        run,
+        alert,
+        delimiter,
+        offline,
+    } = r;
     let Ok(_permit) = shared.permits.acquire().await else {
         return;
     };
     let _ = tx.send(Action::TriageStarted { item, run }).await;
-    let pipeline = match shared.pipeline().await {
+    let pipeline = if offline {
+        shared
+            .pipeline_with(Arc::new(crate::triage::OfflineEngine))
+            .await
+    } else {
+        shared.pipeline().await
+    };
+    let pipeline = match pipeline {
         Ok(p) => p,
         Err(error) => {
             let _ = tx.send(Action::TriageFailed { item, run, error }).await;
@@ -55,7 +71,16 @@ pub(super) async fn triage(
     let forward = async {
         while let Some(e) = received.recv().await {
             let action = match e {
-                Event::Started { .. } => continue,
+                Event::Started { triage_id, .. } => Action::RunOpened {
+                    item,
+                    run,
+                    triage_id,
+                },
+                Event::RawAnswer(text) => Action::RawAnswer {
+                    item,
+                    run,
+                    text: sanitize(&text),
+                },
                 Event::Retrieved(hits) => Action::Retrieved {
                     item,
                     run,
