@@ -220,6 +220,7 @@ fn citations(ctx: &Context, args: CitationArgs) -> anyhow::Result<ExitCode> {
                 similar: &[],
                 catalog: &kb.catalog,
                 injection_flags: &flags,
+                enrichment: &soc_copilot::intel::enrich::Enrichment::default(),
             });
             cited.insert(
                 case.id.clone(),

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod doctor;
 pub mod eval;
 pub mod ingest;
+pub mod intel;
 pub mod progress;
 pub mod review;
 pub mod search;
@@ -72,6 +73,12 @@ pub enum Command {
     Serve(serve::Args),
     /// Show where each asset was looked for, what was found, and how to supply what is missing.
     Doctor(doctor::Args),
+    /// Offline threat intelligence: import feeds, list sources, look up an indicator.
+    #[command(subcommand)]
+    Intel(intel::IntelCommand),
+    /// The local investigation of alerts without a model: offline intel on their
+    /// indicators, where each was seen before and how it was judged, related alerts.
+    Enrich(intel::EnrichArgs),
 }
 
 /// What every subcommand starts from.
@@ -160,5 +167,7 @@ pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Accuracy(a) => review::accuracy(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Serve(a) => serve::run(&ctx, a),
+        Command::Intel(c) => intel::run(&ctx, c),
+        Command::Enrich(a) => intel::enrich_cmd(&ctx, a),
     }
 }

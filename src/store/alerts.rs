@@ -89,7 +89,7 @@ pub(crate) fn write_alert(
 ) -> Result<i64, StoreError> {
     let normalized = serde_json::to_string(alert)?;
     let blob = embedding.map(embedding_blob);
-    Ok(conn.query_row(
+    let row: i64 = conn.query_row(
         "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, embedding, created_at, intake)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(alert_key) DO UPDATE SET
@@ -114,5 +114,7 @@ pub(crate) fn write_alert(
             intake
         ],
         |r| r.get(0),
-    )?)
+    )?;
+    super::iocs::index_alert(conn, row, alert)?;
+    Ok(row)
 }

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod chats;
 pub mod feedback;
 pub mod intake;
+pub mod iocs;
 pub mod notes;
 pub mod owner;
 pub mod pool;
@@ -178,6 +179,47 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX triages_running ON triages(status) WHERE status = 'running';
     -- One row `/health` rewrites to prove the store takes writes.
     CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+    "#,
+    // 5: the investigation's memory. `alert_iocs` indexes every stored alert by the
+    // indicators in it (IOC history: "was this hash seen before, and judged how?"), filled
+    // for new alerts and backfilled here from the stored alerts' extracted indicators.
+    // `intel_indicators` holds offline threat intelligence imported for air-gapped use.
+    r#"
+    CREATE TABLE alert_iocs (
+        kind     TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        PRIMARY KEY (kind, value, alert_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_iocs_alert ON alert_iocs(alert_id);
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'ip', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.public_ips') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'ip', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.private_ips') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'domain', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.domains') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'url', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.urls') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'md5', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.md5') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'sha1', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.sha1') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'sha256', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.sha256') j;
+    INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
+      SELECT 'email', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.emails') j;
+    CREATE TABLE intel_indicators (
+        kind        TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        -- malicious | suspicious | benign (a known scanner, a CDN)
+        verdict     TEXT NOT NULL CHECK (verdict IN ('malicious', 'suspicious', 'benign')),
+        threat      TEXT,
+        first_seen  TEXT,
+        reference   TEXT,
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (kind, value, source)
+    ) WITHOUT ROWID;
     "#,
 ];
 

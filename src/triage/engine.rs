@@ -89,6 +89,8 @@ pub struct Prepared {
     pub similar: Vec<SimilarCase>,
     pub injection_flags: Vec<String>,
     pub delimiter: String,
+    /// The local investigation: offline intel, IOC history, related alerts.
+    pub enrichment: crate::intel::enrich::Enrichment,
     embedding: Option<Vec<f32>>,
 }
 
@@ -165,12 +167,15 @@ pub fn gather(
         Some(v) => store.similar_reviewed(v, &alert.id, params.similar_k, 0.5)?,
         None => Vec::new(),
     };
+    let enrichment =
+        crate::intel::enrich::enrich(store, alert, crate::intel::enrich::Limits::default())?;
     Ok(Prepared {
         alert_row: 0,
         hits,
         similar,
         injection_flags: injection::detect(&alert.full_text()),
         delimiter: delimiter.unwrap_or_else(prompt::new_delimiter),
+        enrichment,
         embedding,
     })
 }
@@ -185,6 +190,10 @@ pub fn prepare(
 ) -> Result<Prepared, EngineError> {
     let mut p = gather(kb, store, loaded, params, delimiter)?;
     p.alert_row = store.upsert_alert(&loaded.alert, &loaded.raw, p.embedding.as_deref())?;
+    // Related alerts are found from the stored copy, which exists only now.
+    let limits = crate::intel::enrich::Limits::default();
+    p.enrichment.related =
+        store.related_alerts(&loaded.alert.id, limits.related_hours, limits.related)?;
     Ok(p)
 }
 
@@ -262,6 +271,7 @@ impl OfflineEngine {
             similar: &p.similar,
             catalog: &kb.catalog,
             injection_flags: &p.injection_flags,
+            enrichment: &p.enrichment,
         })
     }
 }

@@ -325,6 +325,7 @@ pub fn build_prompt(kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Pr
         &p.hits,
         &kb.catalog,
         &p.similar,
+        &p.enrichment.findings(),
         &p.injection_flags,
         &p.delimiter,
     )

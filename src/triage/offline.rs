@@ -4,6 +4,8 @@
 
 use crate::alert::{Alert, Severity};
 use crate::attack::Catalog;
+use crate::intel::Verdict as IntelVerdict;
+use crate::intel::enrich::Enrichment;
 use crate::search::Hit;
 use crate::store::similar::SimilarCase;
 
@@ -21,6 +23,8 @@ pub struct OfflineInput<'a> {
     pub similar: &'a [SimilarCase],
     pub catalog: &'a Catalog,
     pub injection_flags: &'a [String],
+    /// The local investigation (offline intel, IOC history); empty when none was run.
+    pub enrichment: &'a Enrichment,
 }
 
 /// How much a retrieved technique's tactic says about the stakes.
@@ -153,6 +157,8 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         });
     }
 
+    score += intel_factors(input.enrichment, &mut factors, &mut evidence);
+
     let mut level = level_for(score);
     let mut confidence: f64 = (0.45
         + 0.1 * fired.iter().filter(|h| h.rule.weight > 0.0).count() as f64
@@ -247,6 +253,109 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         injection_flags: input.injection_flags.to_vec(),
         warnings: Vec::new(),
         engine: ENGINE.into(),
+    }
+}
+
+/// What the local investigation adds to the score, each factor naming the lookup that made
+/// it: offline intel that calls an indicator malicious (or suspicious) raises it; intel that
+/// calls every external indicator benign (a known scanner, a CDN) lowers it; an indicator
+/// analysts already judged HIGH or CRITICAL in an earlier alert raises it.
+fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<Evidence>) -> f64 {
+    let mut score = 0.0;
+    let describe = |r: &crate::intel::IntelRecord| {
+        format!(
+            "{} is {} per {}{}",
+            r.indicator,
+            r.verdict.as_str(),
+            r.source,
+            r.threat
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        )
+    };
+    let mut bad: Vec<&crate::intel::IntelRecord> =
+        e.with_verdict(IntelVerdict::Malicious).collect();
+    bad.dedup_by(|a, b| a.indicator == b.indicator);
+    if !bad.is_empty() {
+        let w = (2.0 + 0.5 * (bad.len() as f64 - 1.0)).min(3.0);
+        score += w;
+        factors.push(format!(
+            "{w:+.1} offline intel lookup: {}",
+            bad.iter()
+                .take(3)
+                .map(|r| describe(r))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        for r in bad.iter().take(5) {
+            evidence.push(Evidence {
+                claim: describe(r),
+                source: "intel".into(),
+                reference: format!("{}: {}", r.source, r.indicator.value),
+            });
+        }
+    } else if let Some(r) = e.with_verdict(IntelVerdict::Suspicious).next() {
+        score += 1.0;
+        factors.push(format!("+1.0 offline intel lookup: {}", describe(r)));
+        evidence.push(Evidence {
+            claim: describe(r),
+            source: "intel".into(),
+            reference: format!("{}: {}", r.source, r.indicator.value),
+        });
+    }
+    let external: Vec<&crate::intel::Indicator> = e
+        .indicators
+        .iter()
+        .filter(|i| {
+            matches!(i.kind, crate::intel::Kind::Domain | crate::intel::Kind::Url)
+                || (i.kind == crate::intel::Kind::Ip && !is_private(&i.value))
+        })
+        .collect();
+    let benign: Vec<&crate::intel::IntelRecord> = e.with_verdict(IntelVerdict::Benign).collect();
+    if bad.is_empty()
+        && !external.is_empty()
+        && external
+            .iter()
+            .all(|i| benign.iter().any(|r| &&r.indicator == i))
+    {
+        score -= 2.0;
+        factors.push(format!(
+            "-2.0 offline intel lookup: every external indicator is known benign ({})",
+            benign
+                .iter()
+                .take(3)
+                .map(|r| describe(r))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let judged_bad = e.history.iter().find_map(|h| {
+        h.sightings.iter().find_map(|s| {
+            let v = s.analyst_verdict.as_deref().and_then(Level::parse)?;
+            (v >= Level::High).then_some((h, s, v))
+        })
+    });
+    if let Some((h, s, v)) = judged_bad {
+        score += 1.0;
+        factors.push(format!(
+            "+1.0 IOC history lookup: {} was in “{}” ({}), which an analyst judged {v}",
+            h.indicator, s.title, s.alert_key
+        ));
+        evidence.push(Evidence {
+            claim: format!("{} was seen before in an alert judged {v}", h.indicator),
+            source: "ioc_history".into(),
+            reference: s.alert_key.clone(),
+        });
+    }
+    score
+}
+
+fn is_private(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v)) => v.is_private() || v.is_loopback() || v.is_link_local(),
+        Ok(std::net::IpAddr::V6(v)) => v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00,
+        Err(_) => false,
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use crate::common::fixture_bundle;
 use crate::support::http::{Route, Server};
 
-fn soc(data_dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn soc(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_soc-copilot"))
         .arg("--data-dir")
         .arg(data_dir)

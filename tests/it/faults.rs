@@ -480,6 +480,7 @@ fn unmapped_fields_of_every_shape_reach_retrieval_and_the_engine() {
             similar: &[],
             catalog: &kb.catalog,
             injection_flags: &[],
+            enrichment: &soc_copilot::intel::enrich::Enrichment::default(),
         });
         assert!(
             v.reasoning.contains("shadow copy or backup deletion"),
@@ -503,6 +504,7 @@ fn the_seed_field_names_do_not_hide_the_rest_of_the_alert() {
             similar: &[],
             catalog: &kb.catalog,
             injection_flags: &[],
+            enrichment: &soc_copilot::intel::enrich::Enrichment::default(),
         })
         .verdict
     };

@@ -10,6 +10,7 @@ mod console;
 mod console_e2e;
 mod faults;
 mod fixture_kb;
+mod intel;
 mod llm;
 mod model_triage;
 mod real_kb;

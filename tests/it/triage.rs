@@ -239,6 +239,7 @@ fn offline_citations_need_corroboration_and_fit_the_alert() {
                 similar: &[],
                 catalog: &kb.catalog,
                 injection_flags: &[],
+                enrichment: &soc_copilot::intel::enrich::Enrichment::default(),
             }),
             hits,
         )

@@ -1,0 +1,256 @@
+//! The investigation's memory in the store: which stored alerts carry an indicator (IOC
+//! history), which alerts are related to one (same host, user or indicator within a time
+//! window), and the offline threat intelligence imported for air-gapped lookups.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, now};
+use crate::alert::Alert;
+use crate::intel::{Indicator, IntelRecord, Kind, Verdict, indicators};
+
+/// Re-indexes one alert's indicators (an updated alert replaces its old ones).
+pub(crate) fn index_alert(
+    conn: &rusqlite::Connection,
+    row: i64,
+    alert: &Alert,
+) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM alert_iocs WHERE alert_id = ?1", [row])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for i in indicators(&alert.iocs) {
+        stmt.execute(params![i.kind.as_str(), i.value, row])?;
+    }
+    Ok(())
+}
+
+/// A stored alert that carried an indicator, and what was decided about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sighting {
+    pub alert_key: String,
+    pub title: String,
+    pub host: Option<String>,
+    pub seen_at: String,
+    /// The latest complete triage's verdict.
+    pub verdict: Option<String>,
+    /// The analyst's latest judgement of it: `up`/`down`, and their own verdict.
+    pub thumbs: Option<String>,
+    pub analyst_verdict: Option<String>,
+}
+
+/// An alert related to another, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Related {
+    pub alert_key: String,
+    pub title: String,
+    pub seen_at: String,
+    pub verdict: Option<String>,
+    /// `same host FIN-WS-042`, `same user j.doe`, `shares ip 185.220.101.47`.
+    pub why: Vec<String>,
+}
+
+const DECIDED: &str = "
+    (SELECT t.verdict FROM triages t WHERE t.alert_id = a.id AND t.status = 'complete'
+      ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1),
+    (SELECT f.thumbs FROM feedback f JOIN triages t ON t.id = f.triage_id
+      WHERE t.alert_id = a.id AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1),
+    (SELECT f.analyst_verdict FROM feedback f JOIN triages t ON t.id = f.triage_id
+      WHERE t.alert_id = a.id AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1)";
+
+impl Store {
+    /// Every stored alert carrying `ind`, newest first, except `exclude_key` (the alert being
+    /// investigated), at most `limit`.
+    pub fn ioc_history(
+        &self,
+        ind: &Indicator,
+        exclude_key: &str,
+        limit: usize,
+    ) -> Result<Vec<Sighting>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT a.alert_key, a.title, a.host, a.created_at, {DECIDED}
+             FROM alert_iocs i JOIN alerts a ON a.id = i.alert_id
+             WHERE i.kind = ?1 AND i.value = ?2 AND a.alert_key != ?3
+             ORDER BY a.created_at DESC, a.id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![ind.kind.as_str(), ind.value, exclude_key, limit as i64],
+            |r| {
+                Ok(Sighting {
+                    alert_key: r.get(0)?,
+                    title: r.get(1)?,
+                    host: r.get(2)?,
+                    seen_at: r.get(3)?,
+                    verdict: r.get(4)?,
+                    thumbs: r.get(5)?,
+                    analyst_verdict: r.get(6)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Alerts stored within `hours` of the alert `key` that share its host, its user or one
+    /// of its indicators, newest first, at most `limit`.
+    pub fn related_alerts(
+        &self,
+        key: &str,
+        hours: f64,
+        limit: usize,
+    ) -> Result<Vec<Related>, StoreError> {
+        let Some((row, host, user)) = self
+            .conn()
+            .query_row(
+                "SELECT id, host, user_name FROM alerts WHERE alert_key = ?1",
+                [key],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT a.id, a.alert_key, a.title, a.created_at, a.host, a.user_name, {DECIDED}
+             FROM alerts a, alerts me
+             WHERE me.id = ?1 AND a.id != me.id
+               AND abs(julianday(a.created_at) - julianday(me.created_at)) * 24.0 <= ?2
+               AND ((me.host IS NOT NULL AND a.host = me.host COLLATE NOCASE)
+                 OR (me.user_name IS NOT NULL AND a.user_name = me.user_name COLLATE NOCASE)
+                 OR a.id IN (SELECT o.alert_id FROM alert_iocs o JOIN alert_iocs m
+                             ON m.kind = o.kind AND m.value = o.value WHERE m.alert_id = me.id))
+             ORDER BY a.created_at DESC, a.id DESC LIMIT ?3"
+        ))?;
+        let mut shared = self.conn().prepare_cached(
+            "SELECT o.kind, o.value FROM alert_iocs o JOIN alert_iocs m
+               ON m.kind = o.kind AND m.value = o.value
+             WHERE m.alert_id = ?1 AND o.alert_id = ?2 ORDER BY o.kind, o.value LIMIT 5",
+        )?;
+        let rows: Vec<(i64, Related, Option<String>, Option<String>)> = stmt
+            .query_map(params![row, hours, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    Related {
+                        alert_key: r.get(1)?,
+                        title: r.get(2)?,
+                        seen_at: r.get(3)?,
+                        verdict: r.get(6)?,
+                        why: Vec::new(),
+                    },
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let same = |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y));
+        let mut out = Vec::with_capacity(rows.len());
+        for (other, mut rel, h, u) in rows {
+            if same(&h, &host) {
+                rel.why.push(format!("same host {}", h.unwrap_or_default()));
+            }
+            if same(&u, &user) {
+                rel.why.push(format!("same user {}", u.unwrap_or_default()));
+            }
+            let pairs = shared.query_map(params![row, other], |r| {
+                Ok(format!(
+                    "shares {} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })?;
+            for p in pairs {
+                rel.why.push(p?);
+            }
+            out.push(rel);
+        }
+        Ok(out)
+    }
+
+    /// Adds (or refreshes) offline intel records in one transaction; returns how many.
+    pub fn import_intel(&mut self, records: &[IntelRecord]) -> Result<usize, StoreError> {
+        let at = now();
+        let tx = self.conn_mut().transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO intel_indicators (kind, value, source, verdict, threat, first_seen, reference, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(kind, value, source) DO UPDATE SET verdict = excluded.verdict,
+                   threat = excluded.threat, first_seen = excluded.first_seen,
+                   reference = excluded.reference, imported_at = excluded.imported_at",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    r.indicator.kind.as_str(),
+                    r.indicator.value,
+                    r.source,
+                    r.verdict.as_str(),
+                    r.threat,
+                    r.first_seen,
+                    r.reference,
+                    at
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(records.len())
+    }
+
+    /// What the imported feeds say about `ind`. A URL is also looked up by its host, so a
+    /// feed listing the domain answers for every URL on it.
+    pub fn intel_for(&self, ind: &Indicator) -> Result<Vec<IntelRecord>, StoreError> {
+        let mut keys = vec![ind.clone()];
+        if ind.kind == Kind::Url
+            && let Some(host) = url_host(&ind.value)
+            && let Some(h) = Indicator::detect(host)
+        {
+            keys.push(h);
+        }
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT source, verdict, threat, first_seen, reference FROM intel_indicators
+             WHERE kind = ?1 AND value = ?2 ORDER BY source",
+        )?;
+        let mut out = Vec::new();
+        for k in keys {
+            let rows = stmt.query_map(params![k.kind.as_str(), k.value], |r| {
+                Ok(IntelRecord {
+                    indicator: k.clone(),
+                    source: r.get(0)?,
+                    verdict: Verdict::parse(&r.get::<_, String>(1)?).unwrap_or(Verdict::Suspicious),
+                    threat: r.get(2)?,
+                    first_seen: r.get(3)?,
+                    reference: r.get(4)?,
+                })
+            })?;
+            for r in rows {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Imported records per source, for `intel status` and `doctor`.
+    pub fn intel_sources(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT source, count(*) FROM intel_indicators GROUP BY source ORDER BY source",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The host of a URL (`http://evil.example:8080/x` → `evil.example`).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    (!host.is_empty()).then_some(host)
+}
