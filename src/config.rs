@@ -180,6 +180,45 @@ pub struct TuiConfig {
     pub keys: std::collections::BTreeMap<String, KeyList>,
 }
 
+/// One remote threat-intel provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelProviderConfig {
+    pub base_url: String,
+    pub key: Option<Secret>,
+    /// Keyless use (GreyNoise community, Shodan InternetDB) is opt-in; a keyed provider is
+    /// used when its key is set unless this is `false`.
+    pub enabled: Option<bool>,
+    pub per_minute: u32,
+    pub per_day: u32,
+    pub ttl_hours: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelConfig {
+    pub timeout_secs: u64,
+    pub max_wait_secs: u64,
+    pub abuseipdb: IntelProviderConfig,
+    pub virustotal: IntelProviderConfig,
+    pub greynoise: IntelProviderConfig,
+    pub shodan: IntelProviderConfig,
+    pub threatfox: IntelProviderConfig,
+}
+
+impl IntelConfig {
+    /// Each provider with its name, for iteration and messages.
+    pub fn providers(&self) -> [(&'static str, &IntelProviderConfig); 5] {
+        [
+            ("abuseipdb", &self.abuseipdb),
+            ("virustotal", &self.virustotal),
+            ("greynoise", &self.greynoise),
+            ("shodan", &self.shodan),
+            ("threatfox", &self.threatfox),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -220,6 +259,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub tui: TuiConfig,
     pub server: ServerConfig,
+    pub intel: IntelConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -305,6 +345,28 @@ impl Config {
         if let Some(v) = env_var("SOC_COPILOT_ENGINE") {
             config.llm.engine = v;
         }
+        let intel = &mut config.intel;
+        for (p, key_var) in [
+            (&mut intel.abuseipdb, "ABUSEIPDB_API_KEY"),
+            (&mut intel.virustotal, "VT_API_KEY"),
+            (&mut intel.greynoise, "GREYNOISE_API_KEY"),
+            (&mut intel.threatfox, "ABUSECH_AUTH_KEY"),
+        ] {
+            if let Some(v) = env_var(key_var) {
+                p.key = Some(Secret(v));
+            }
+        }
+        for (p, name) in [
+            (&mut intel.abuseipdb, "ABUSEIPDB"),
+            (&mut intel.virustotal, "VIRUSTOTAL"),
+            (&mut intel.greynoise, "GREYNOISE"),
+            (&mut intel.shodan, "SHODAN"),
+            (&mut intel.threatfox, "THREATFOX"),
+        ] {
+            if let Some(v) = env_var(&format!("SOC_COPILOT_INTEL_{name}_URL")) {
+                p.base_url = v;
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -334,6 +396,44 @@ impl Config {
         range("[embedding] threads", self.embedding.threads, 0, cores * 4)?;
         range("[embedding] batch", self.embedding.batch, 1, 1024)?;
         range("[server] concurrency", self.server.concurrency, 1, 1024)?;
+        range(
+            "[intel] timeout_secs",
+            self.intel.timeout_secs as usize,
+            1,
+            600,
+        )?;
+        range(
+            "[intel] max_wait_secs",
+            self.intel.max_wait_secs as usize,
+            0,
+            3600,
+        )?;
+        for (name, p) in self.intel.providers() {
+            range(
+                &format!("[intel.{name}] per_minute"),
+                p.per_minute as usize,
+                1,
+                100_000,
+            )?;
+            range(
+                &format!("[intel.{name}] per_day"),
+                p.per_day as usize,
+                1,
+                10_000_000,
+            )?;
+            if !(p.ttl_hours.is_finite() && p.ttl_hours >= 0.0) {
+                return Err(bad(
+                    &format!("[intel.{name}] ttl_hours"),
+                    format!("= {}: must be a number of hours ≥ 0", p.ttl_hours),
+                ));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(bad(
+                    &format!("[intel.{name}] base_url"),
+                    format!("= {:?}: must start with http:// or https://", p.base_url),
+                ));
+            }
+        }
         range(
             "[server] queue_depth",
             self.server.queue_depth,

@@ -174,8 +174,21 @@ pub fn enrich_cmd(ctx: &Context, a: EnrichArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no alert could be read from {:?}", a.inputs);
     }
     let store = Store::open_in(&ctx.data_dir)?;
+    let stores = std::sync::Arc::new(soc_copilot::store::StorePool::new(ctx.data_dir.clone()));
+    let remote = ctx.intel(stores);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(r) = &remote {
+        eprintln!("remote intel: {}", r.names().join(", "));
+    }
     for l in &loaded.alerts {
-        let e = enrich(&store, &l.alert, Limits::default())?;
+        let mut e = enrich(&store, &l.alert, Limits::default())?;
+        if let Some(r) = &remote {
+            let started = std::time::Instant::now();
+            e.remote = runtime.block_on(r.investigate(&e.indicators));
+            e.took_ms += started.elapsed().as_secs_f64() * 1e3;
+        }
         if a.json {
             println!(
                 "{}",

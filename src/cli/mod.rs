@@ -124,12 +124,23 @@ impl Context {
         &self,
         engine: Arc<dyn soc_copilot::triage::Engine>,
     ) -> anyhow::Result<soc_copilot::triage::Pipeline> {
+        let stores = Arc::new(soc_copilot::store::StorePool::new(self.data_dir.clone()));
         Ok(soc_copilot::triage::Pipeline {
             kb: Arc::new(self.open_kb()?),
-            stores: Arc::new(soc_copilot::store::StorePool::new(self.data_dir.clone())),
+            intel: self.intel(stores.clone()),
+            stores,
             engine,
             params: self.triage_params(),
         })
+    }
+
+    /// The remote threat-intel providers configured (with a key, or keyless and enabled).
+    pub fn intel(
+        &self,
+        stores: Arc<soc_copilot::store::StorePool>,
+    ) -> Option<Arc<soc_copilot::intel::remote::Investigator>> {
+        soc_copilot::intel::remote::Investigator::from_config(&self.config.intel, stores)
+            .map(Arc::new)
     }
 
     pub fn triage_params(&self) -> soc_copilot::triage::TriageParams {

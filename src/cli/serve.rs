@@ -83,7 +83,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let (intake_tx, intake_rx) = tokio::sync::mpsc::channel(limits.queue_depth.max(1));
     let (_kb_tx, kb_rx) = tokio::sync::watch::channel(Some(Ok(pipeline.kb.clone())));
-    let state = Arc::new(AppState::new(
+    let mut state = AppState::new(
         kb_rx,
         pipeline.engine.clone(),
         pipeline.params,
@@ -95,7 +95,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             tx: intake_tx,
             triages: Some(policy),
         }),
-    ));
+    );
+    state.intel = pipeline.intel.clone();
+    let state = Arc::new(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

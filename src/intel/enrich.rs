@@ -49,12 +49,38 @@ pub struct Enrichment {
     pub intel: Vec<IntelRecord>,
     pub history: Vec<History>,
     pub related: Vec<Related>,
+    /// Remote provider lookups (empty when no provider is configured).
+    pub remote: Vec<super::remote::Lookup>,
     pub took_ms: f64,
 }
 
 impl Enrichment {
-    pub fn with_verdict(&self, v: Verdict) -> impl Iterator<Item = &IntelRecord> {
-        self.intel.iter().filter(move |r| r.verdict == v)
+    /// Every opinion on an indicator with verdict `v`: offline feeds and remote providers
+    /// alike, each as a record naming its source.
+    pub fn with_verdict(&self, v: Verdict) -> Vec<IntelRecord> {
+        let mut out: Vec<IntelRecord> = self
+            .intel
+            .iter()
+            .filter(|r| r.verdict == v)
+            .cloned()
+            .collect();
+        out.extend(
+            self.remote
+                .iter()
+                .filter(|l| l.verdict() == Some(v))
+                .map(|l| IntelRecord {
+                    indicator: l.indicator.clone(),
+                    source: l.provider.to_string(),
+                    verdict: v,
+                    threat: match &l.outcome {
+                        super::remote::Outcome::Found { summary, .. } => Some(summary.clone()),
+                        _ => None,
+                    },
+                    first_seen: None,
+                    reference: None,
+                }),
+        );
+        out
     }
 
     /// One line per finding, each naming the lookup that made it: what the engines' reasoning
@@ -93,6 +119,9 @@ impl Enrichment {
                     format!("; analysts judged them {}", judged.join(", "))
                 }
             ));
+        }
+        for l in &self.remote {
+            out.push(format!("intel lookup {}", l.line()));
         }
         if !self.related.is_empty() {
             out.push(format!(

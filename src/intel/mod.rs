@@ -4,6 +4,7 @@
 
 pub mod enrich;
 pub mod import;
+pub mod remote;
 
 use serde::{Deserialize, Serialize};
 

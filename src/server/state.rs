@@ -56,6 +56,8 @@ pub struct AppState {
     pub token: Option<Secret>,
     pub analyst: String,
     pub intake: Option<IntakeSink>,
+    /// Remote threat-intel providers shared by every triage (their budgets too).
+    pub intel: Option<Arc<crate::intel::remote::Investigator>>,
     pub(super) permits: Semaphore,
     pub(super) in_flight: AtomicUsize,
     pub(super) store_ok: Mutex<Option<(Instant, Probe)>>,
@@ -92,6 +94,7 @@ impl AppState {
             token: token.filter(|t| !t.0.is_empty()),
             analyst,
             intake,
+            intel: None,
             in_flight: AtomicUsize::new(0),
             store_ok: Mutex::new(None),
         }
@@ -132,6 +135,7 @@ impl AppState {
             stores: self.stores.clone(),
             engine: self.engine.clone(),
             params: self.params,
+            intel: self.intel.clone(),
         })
     }
 

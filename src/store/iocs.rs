@@ -119,7 +119,8 @@ impl Store {
             "SELECT a.id, a.alert_key, a.title, a.created_at, a.host, a.user_name, {DECIDED}
              FROM alerts a, alerts me
              WHERE me.id = ?1 AND a.id != me.id
-               AND abs(julianday(a.created_at) - julianday(me.created_at)) * 24.0 <= ?2
+               AND a.created_at BETWEEN strftime('%Y-%m-%dT%H:%M:%fZ', me.created_at, printf('-%f hours', ?2))
+                                    AND strftime('%Y-%m-%dT%H:%M:%fZ', me.created_at, printf('+%f hours', ?2))
                AND ((me.host IS NOT NULL AND a.host = me.host COLLATE NOCASE)
                  OR (me.user_name IS NOT NULL AND a.user_name = me.user_name COLLATE NOCASE)
                  OR a.id IN (SELECT o.alert_id FROM alert_iocs o JOIN alert_iocs m
@@ -231,6 +232,43 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A cached remote answer: its outcome (JSON), raw body and when it was fetched, if one
+    /// younger than `max_age_secs` is there.
+    pub fn intel_cached(
+        &self,
+        provider: &str,
+        ind: &Indicator,
+        max_age_secs: f64,
+    ) -> Result<Option<(String, Option<String>, f64)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT outcome, raw, (julianday('now') - julianday(fetched_at)) * 86400.0
+                 FROM intel_cache WHERE provider = ?1 AND kind = ?2 AND value = ?3",
+                params![provider, ind.kind.as_str(), ind.value],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)?)),
+            )
+            .optional()?
+            .filter(|(_, _, age)| *age <= max_age_secs))
+    }
+
+    pub fn intel_cache_put(
+        &self,
+        provider: &str,
+        ind: &Indicator,
+        outcome: &str,
+        raw: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO intel_cache (provider, kind, value, outcome, raw, fetched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(provider, kind, value) DO UPDATE SET outcome = excluded.outcome,
+               raw = excluded.raw, fetched_at = excluded.fetched_at",
+            params![provider, ind.kind.as_str(), ind.value, outcome, raw, now()],
+        )?;
+        Ok(())
     }
 
     /// Imported records per source, for `intel status` and `doctor`.

@@ -192,6 +192,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, value, alert_id)
     ) WITHOUT ROWID;
     CREATE INDEX alert_iocs_alert ON alert_iocs(alert_id);
+    -- Related alerts are found within a time window of the alert's arrival.
+    CREATE INDEX alerts_created ON alerts(created_at);
     INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
       SELECT 'ip', lower(j.value), a.id FROM alerts a, json_each(a.normalized, '$.iocs.public_ips') j;
     INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id)
@@ -219,6 +221,16 @@ const MIGRATIONS: &[&str] = &[
         reference   TEXT,
         imported_at TEXT NOT NULL,
         PRIMARY KEY (kind, value, source)
+    ) WITHOUT ROWID;
+    -- Remote intel answers, negative ones too, kept per provider for its TTL.
+    CREATE TABLE intel_cache (
+        provider   TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        outcome    TEXT NOT NULL,
+        raw        TEXT,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (provider, kind, value)
     ) WITHOUT ROWID;
     "#,
 ];

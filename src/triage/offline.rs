@@ -274,17 +274,18 @@ fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<E
                 .unwrap_or_default()
         )
     };
-    let mut bad: Vec<&crate::intel::IntelRecord> =
-        e.with_verdict(IntelVerdict::Malicious).collect();
-    bad.dedup_by(|a, b| a.indicator == b.indicator);
+    let bad = e.with_verdict(IntelVerdict::Malicious);
+    let mut distinct: Vec<&crate::intel::Indicator> = bad.iter().map(|r| &r.indicator).collect();
+    distinct.sort();
+    distinct.dedup();
     if !bad.is_empty() {
-        let w = (2.0 + 0.5 * (bad.len() as f64 - 1.0)).min(3.0);
+        let w: f64 = (2.0 + 0.5 * (distinct.len() as f64 - 1.0)).min(3.0);
         score += w;
         factors.push(format!(
-            "{w:+.1} offline intel lookup: {}",
+            "{w:+.1} intel lookup: {}",
             bad.iter()
                 .take(3)
-                .map(|r| describe(r))
+                .map(&describe)
                 .collect::<Vec<_>>()
                 .join("; ")
         ));
@@ -295,9 +296,9 @@ fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<E
                 reference: format!("{}: {}", r.source, r.indicator.value),
             });
         }
-    } else if let Some(r) = e.with_verdict(IntelVerdict::Suspicious).next() {
+    } else if let Some(r) = e.with_verdict(IntelVerdict::Suspicious).first() {
         score += 1.0;
-        factors.push(format!("+1.0 offline intel lookup: {}", describe(r)));
+        factors.push(format!("+1.0 intel lookup: {}", describe(r)));
         evidence.push(Evidence {
             claim: describe(r),
             source: "intel".into(),
@@ -312,20 +313,20 @@ fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<E
                 || (i.kind == crate::intel::Kind::Ip && !is_private(&i.value))
         })
         .collect();
-    let benign: Vec<&crate::intel::IntelRecord> = e.with_verdict(IntelVerdict::Benign).collect();
+    let benign = e.with_verdict(IntelVerdict::Benign);
     if bad.is_empty()
         && !external.is_empty()
         && external
             .iter()
-            .all(|i| benign.iter().any(|r| &&r.indicator == i))
+            .all(|i| benign.iter().any(|r| &r.indicator == *i))
     {
         score -= 2.0;
         factors.push(format!(
-            "-2.0 offline intel lookup: every external indicator is known benign ({})",
+            "-2.0 intel lookup: every external indicator is known benign ({})",
             benign
                 .iter()
                 .take(3)
-                .map(|r| describe(r))
+                .map(&describe)
                 .collect::<Vec<_>>()
                 .join("; ")
         ));

@@ -32,6 +32,8 @@ pub struct Pipeline {
     pub stores: Arc<StorePool>,
     pub engine: Arc<dyn Engine>,
     pub params: TriageParams,
+    /// Remote threat-intel providers, when any is configured.
+    pub intel: Option<Arc<crate::intel::remote::Investigator>>,
 }
 
 /// One alert to triage.
@@ -180,7 +182,7 @@ impl Pipeline {
             })
             .await
         };
-        let prepared = match prepared {
+        let mut prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
                 guard.armed = false; // no row was opened
@@ -193,6 +195,15 @@ impl Pipeline {
             model: model.clone(),
         });
         obs.event(Event::Retrieved(prepared.hits.clone()));
+        // Remote intel on the alert's indicators, all providers at once; the engine sees the
+        // answers with the local findings.
+        if let Some(intel) = &self.intel {
+            let lookups = intel.investigate(&prepared.enrichment.indicators).await;
+            for l in &lookups {
+                obs.event(Event::Warning(format!("intel lookup {}", l.line())));
+            }
+            prepared.enrichment.remote = lookups;
+        }
 
         let decision = self
             .engine

@@ -267,7 +267,9 @@ fn ioc_history_and_related_alerts_come_from_the_store_and_old_stores_are_backfil
     {
         let c = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw");
         c.execute_batch(
-            "DROP TABLE alert_iocs; DROP TABLE intel_indicators; PRAGMA user_version = 4;",
+            "DROP TABLE alert_iocs; DROP TABLE intel_indicators; DROP TABLE intel_cache;
+             DROP INDEX alerts_created;
+             PRAGMA user_version = 4;",
         )
         .expect("downgrade");
     }
@@ -314,9 +316,8 @@ fn intel_moves_the_offline_verdict_and_the_reasoning_names_the_lookup() {
         none.verdict
     );
     assert!(
-        bad.reasoning.contains(
-            "offline intel lookup: ip 185.220.101.47 is malicious per feodotracker (QakBot)"
-        ),
+        bad.reasoning
+            .contains("intel lookup: ip 185.220.101.47 is malicious per feodotracker (QakBot)"),
         "{}",
         bad.reasoning
     );
@@ -402,4 +403,310 @@ fn enrichment_is_bounded_and_says_what_it_left_out() {
     assert!(n > 5, "{n}");
     assert_eq!(e.indicators.len(), 5);
     assert_eq!(e.not_looked_up, n - 5);
+}
+
+mod remote {
+    use std::sync::Arc;
+
+    use soc_copilot::config::Config;
+    use soc_copilot::intel::remote::{Investigator, Lookup, Outcome};
+    use soc_copilot::intel::{Indicator, Kind, Verdict};
+    use soc_copilot::store::StorePool;
+
+    use crate::support::intel::*;
+
+    fn config(server: &IntelServer) -> Config {
+        crate::support::intel::config(&server.base())
+    }
+
+    fn find<'a>(ls: &'a [Lookup], provider: &str, value: &str) -> &'a Lookup {
+        ls.iter()
+            .find(|l| l.provider == provider && l.indicator.value == value)
+            .unwrap_or_else(|| panic!("no {provider} lookup of {value}: {ls:#?}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_provider_in_its_wire_format_routed_by_kind_and_cached() {
+        let server = IntelServer::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stores = Arc::new(StorePool::new(dir.path().to_path_buf()));
+        let inv = Investigator::from_config(&config(&server).intel, stores).expect("providers");
+        let inds = vec![
+            Indicator::new(Kind::Ip, BAD_IP),
+            Indicator::new(Kind::Ip, SCANNER_IP),
+            Indicator::new(Kind::Domain, BAD_DOMAIN),
+            Indicator::new(Kind::Sha256, BAD_SHA256),
+            Indicator::new(Kind::Url, "http://clean.example.org/x"),
+        ];
+        let ls = inv.investigate(&inds).await;
+        // IPs: 5 providers each; domain: VT + ThreatFox; hash: VT + ThreatFox; URL: VT + ThreatFox.
+        assert_eq!(ls.len(), 2 * 5 + 3 * 2, "{ls:#?}");
+        assert_eq!(
+            find(&ls, "abuseipdb", BAD_IP).verdict(),
+            Some(Verdict::Malicious)
+        );
+        assert!(
+            find(&ls, "abuseipdb", BAD_IP)
+                .line()
+                .contains("abuse confidence 100 % from 1742 reports")
+        );
+        assert_eq!(
+            find(&ls, "abuseipdb", SCANNER_IP).verdict(),
+            Some(Verdict::Benign)
+        );
+        assert_eq!(
+            find(&ls, "greynoise", SCANNER_IP).verdict(),
+            Some(Verdict::Benign)
+        );
+        assert!(
+            find(&ls, "greynoise", SCANNER_IP)
+                .line()
+                .contains("Shodan.io")
+        );
+        assert_eq!(find(&ls, "greynoise", BAD_IP).outcome, Outcome::NotFound);
+        assert_eq!(
+            find(&ls, "virustotal", BAD_SHA256).verdict(),
+            Some(Verdict::Malicious)
+        );
+        assert!(
+            find(&ls, "virustotal", BAD_DOMAIN)
+                .line()
+                .contains("14/94 engines")
+        );
+        assert_eq!(
+            find(&ls, "virustotal", "http://clean.example.org/x").outcome,
+            Outcome::NotFound
+        );
+        assert_eq!(
+            find(&ls, "threatfox", BAD_DOMAIN).verdict(),
+            Some(Verdict::Malicious)
+        );
+        assert!(
+            find(&ls, "threatfox", BAD_DOMAIN)
+                .line()
+                .contains("AsyncRAT")
+        );
+        assert_eq!(
+            find(&ls, "threatfox", BAD_SHA256).outcome,
+            Outcome::NotFound
+        );
+        assert!(
+            find(&ls, "shodan", BAD_IP)
+                .line()
+                .contains("CVE-2023-38408")
+        );
+        assert_eq!(find(&ls, "shodan", SCANNER_IP).outcome, Outcome::NotFound);
+
+        // The wire: keys in each provider's header, the URL id as unpadded base64url.
+        let seen = server.seen();
+        let get = |prefix: &str| {
+            seen.iter()
+                .find(|s| s.path.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no request to {prefix}"))
+        };
+        assert_eq!(
+            get("/api/v2/check").headers.get("key").map(String::as_str),
+            Some(KEY)
+        );
+        assert!(get("/api/v2/check").path.contains("maxAgeInDays=90"));
+        assert_eq!(
+            get("/api/v3/").headers.get("x-apikey").map(String::as_str),
+            Some(KEY)
+        );
+        assert!(
+            seen.iter()
+                .any(|s| s.path == "/api/v3/urls/aHR0cDovL2NsZWFuLmV4YW1wbGUub3JnL3g")
+        );
+        let tf = get("/api/v1/");
+        assert_eq!(tf.method, "POST");
+        assert_eq!(tf.headers.get("auth-key").map(String::as_str), Some(KEY));
+        assert!(tf.body.contains("\"search_ioc\""));
+
+        // Asked again: every answer, negative ones too, comes from the cache.
+        let before = server.seen().len();
+        let again = inv.investigate(&inds).await;
+        assert_eq!(server.seen().len(), before, "no request the second time");
+        assert!(again.iter().all(|l| l.cached_secs.is_some()), "{again:#?}");
+        assert!(
+            find(&again, "shodan", SCANNER_IP)
+                .line()
+                .contains("(cached")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limits_keys_and_bad_answers_are_reported_never_as_clean() {
+        let server = IntelServer::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stores = Arc::new(StorePool::new(dir.path().to_path_buf()));
+        let mut c = config(&server);
+        for p in [
+            &mut c.intel.virustotal,
+            &mut c.intel.greynoise,
+            &mut c.intel.shodan,
+            &mut c.intel.threatfox,
+        ] {
+            p.enabled = Some(false);
+        }
+        let inv = Investigator::from_config(&c.intel, stores.clone()).expect("abuseipdb");
+        assert_eq!(inv.names(), vec!["abuseipdb"]);
+
+        // 429 with Retry-After: 1 → waits, asks again, answers.
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Ip, LIMITED_IP)])
+            .await;
+        assert!(matches!(ls[0].outcome, Outcome::Found { .. }), "{ls:?}");
+        assert_eq!(
+            server
+                .seen()
+                .iter()
+                .filter(|s| s.path.contains(LIMITED_IP))
+                .count(),
+            2
+        );
+        // 429 with an hour to wait: reported as a limit, not as clean, and not cached.
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Ip, EXHAUSTED_IP)])
+            .await;
+        assert!(
+            matches!(&ls[0].outcome, Outcome::BudgetExhausted(w) if w.contains("429")),
+            "{ls:?}"
+        );
+        assert_eq!(ls[0].verdict(), None);
+        // A body that is not JSON.
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Ip, MALFORMED_IP)])
+            .await;
+        assert!(
+            matches!(&ls[0].outcome, Outcome::Failed(w) if w.contains("malformed")),
+            "{ls:?}"
+        );
+
+        // Our own budget: two a minute, no waiting → the third is reported as exhausted.
+        c.intel.abuseipdb.per_minute = 2;
+        c.intel.max_wait_secs = 0;
+        let inv = Investigator::from_config(&c.intel, stores.clone()).expect("abuseipdb");
+        let ips: Vec<Indicator> = (1..=3)
+            .map(|i| Indicator::new(Kind::Ip, &format!("8.8.4.{i}")))
+            .collect();
+        let ls = inv.investigate(&ips).await;
+        let exhausted = ls
+            .iter()
+            .filter(|l| matches!(&l.outcome, Outcome::BudgetExhausted(w) if w.contains("2 requests a minute")))
+            .count();
+        assert_eq!(exhausted, 1, "{ls:#?}");
+
+        // A wrong key: refused, named as such, and the key never shows.
+        c.intel.abuseipdb.key = Some(soc_copilot::config::Secret("wrong-key-abcdef".into()));
+        c.intel.abuseipdb.per_minute = 100;
+        let inv = Investigator::from_config(&c.intel, stores).expect("abuseipdb");
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Ip, "8.8.8.8")])
+            .await;
+        let line = ls[0].line();
+        assert!(line.contains("refused the key"), "{line}");
+        assert!(
+            !line.contains("wrong-key-abcdef") && !format!("{ls:?}").contains("wrong-key-abcdef")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_provider_is_reported_as_such_and_not_cached() {
+        let server = IntelServer::start();
+        server.delay(2_500);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = config(&server);
+        c.intel.timeout_secs = 1;
+        let inv =
+            Investigator::from_config(&c.intel, Arc::new(StorePool::new(dir.path().to_path_buf())))
+                .expect("providers");
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Domain, BAD_DOMAIN)])
+            .await;
+        assert_eq!(ls.len(), 2);
+        assert!(
+            ls.iter().all(
+                |l| matches!(&l.outcome, Outcome::Failed(w) if w.contains("no answer within 1 s"))
+            ),
+            "{ls:#?}"
+        );
+        server.delay(0);
+        let ls = inv
+            .investigate(&[Indicator::new(Kind::Domain, BAD_DOMAIN)])
+            .await;
+        assert!(
+            ls.iter()
+                .all(|l| l.cached_secs.is_none() && l.verdict() == Some(Verdict::Malicious))
+        );
+    }
+
+    #[test]
+    fn no_key_no_provider_and_keyless_ones_are_opt_in() {
+        let c = Config::defaults();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stores = Arc::new(StorePool::new(dir.path().to_path_buf()));
+        assert!(Investigator::from_config(&c.intel, stores.clone()).is_none());
+        let mut c = c;
+        c.intel.shodan.enabled = Some(true);
+        let inv = Investigator::from_config(&c.intel, stores).expect("shodan");
+        assert_eq!(inv.names(), vec!["shodan"]);
+    }
+
+    /// The pipeline runs the lookups, reports each, and the offline engine's score moves
+    /// with them, naming the lookup.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pipeline_runs_remote_lookups_and_the_offline_verdict_names_them() {
+        let server = IntelServer::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::common::ingest_into(
+            &crate::common::fixture_bundle(),
+            dir.path(),
+            Err("BM25 only".into()),
+        );
+        let kb = soc_copilot::search::KnowledgeBase::open(
+            &soc_copilot::search::ingest::locate(dir.path()),
+            None,
+        )
+        .expect("kb");
+        let stores = Arc::new(StorePool::new(dir.path().to_path_buf()));
+        let c = config(&server);
+        let p = soc_copilot::triage::Pipeline {
+            kb: Arc::new(kb),
+            intel: Investigator::from_config(&c.intel, stores.clone()).map(Arc::new),
+            stores,
+            engine: Arc::new(soc_copilot::triage::OfflineEngine),
+            params: soc_copilot::triage::TriageParams::default(),
+        };
+        let text =
+            format!("Outbound connection to {BAD_IP}\nsvchost.exe connected to {BAD_IP}:9001");
+        let alert = soc_copilot::alert::load::LoadedAlert {
+            alert: soc_copilot::alert::parse::from_text(&text, None),
+            raw: text.clone(),
+            origin: "test".into(),
+        };
+        let mut warnings = Vec::new();
+        let mut obs = |e: soc_copilot::triage::events::Event| {
+            if let soc_copilot::triage::events::Event::Warning(w) = e {
+                warnings.push(w);
+            }
+        };
+        let out = p
+            .run(soc_copilot::triage::Request::new(Arc::new(alert)), &mut obs)
+            .await
+            .expect("triage");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("intel lookup abuseipdb ip 185.220.101.47")),
+            "{warnings:#?}"
+        );
+        assert!(
+            out.verdict
+                .reasoning
+                .contains("intel lookup: ip 185.220.101.47 is malicious per abuseipdb"),
+            "{}",
+            out.verdict.reasoning
+        );
+        assert!(out.verdict.evidence.iter().any(|e| e.source == "intel"));
+    }
 }

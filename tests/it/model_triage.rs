@@ -117,6 +117,7 @@ fn pipeline(s: &Setup, server: &LlmServer) -> Pipeline {
         stores: s.stores.clone(),
         engine: Arc::new(ModelEngine::new(Arc::new(provider), settings)),
         params: TriageParams::default(),
+        intel: None,
     }
 }
 

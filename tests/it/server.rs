@@ -90,6 +90,7 @@ async fn start(o: Opts) -> Api {
             stores: Arc::new(StorePool::new(dir.path().to_path_buf())),
             engine: o.engine.clone(),
             params: TriageParams::default(),
+            intel: None,
         };
         let backlog = Store::open_in(dir.path())
             .expect("store")

@@ -1,4 +1,5 @@
 //! Local servers that speak real wire formats, for tests that must not touch the network.
 
 pub mod http;
+pub mod intel;
 pub mod llm;

@@ -42,6 +42,8 @@ pub struct WorkerConfig {
 
 struct Shared {
     cfg: WorkerConfig,
+    /// Remote intel providers, built once so their rate budgets hold across runs.
+    intel: Option<Arc<crate::intel::remote::Investigator>>,
     kb: watch::Sender<KbSlot>,
     stores: Arc<StorePool>,
     permits: Semaphore,
@@ -66,6 +68,7 @@ impl Shared {
             stores: self.stores.clone(),
             engine,
             params: self.cfg.params,
+            intel: self.intel.clone(),
         })
     }
 
@@ -86,8 +89,12 @@ impl Workers {
         let (kb, _) = watch::channel(None);
         let permits = Semaphore::new(cfg.concurrency.max(1));
         let stores = Arc::new(StorePool::new(cfg.data_dir.clone()));
+        let intel =
+            crate::intel::remote::Investigator::from_config(&cfg.config.intel, stores.clone())
+                .map(Arc::new);
         Workers {
             shared: Arc::new(Shared {
+                intel,
                 cfg,
                 kb,
                 stores,
