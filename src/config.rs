@@ -204,17 +204,25 @@ pub struct IntelConfig {
     pub greynoise: IntelProviderConfig,
     pub shodan: IntelProviderConfig,
     pub threatfox: IntelProviderConfig,
+    pub urlhaus: IntelProviderConfig,
+    pub malwarebazaar: IntelProviderConfig,
+    pub otx: IntelProviderConfig,
+    pub urlscan: IntelProviderConfig,
 }
 
 impl IntelConfig {
     /// Each provider with its name, for iteration and messages.
-    pub fn providers(&self) -> [(&'static str, &IntelProviderConfig); 5] {
+    pub fn providers(&self) -> [(&'static str, &IntelProviderConfig); 9] {
         [
             ("abuseipdb", &self.abuseipdb),
             ("virustotal", &self.virustotal),
             ("greynoise", &self.greynoise),
             ("shodan", &self.shodan),
             ("threatfox", &self.threatfox),
+            ("urlhaus", &self.urlhaus),
+            ("malwarebazaar", &self.malwarebazaar),
+            ("otx", &self.otx),
+            ("urlscan", &self.urlscan),
         ]
     }
 }
@@ -351,6 +359,10 @@ impl Config {
             (&mut intel.virustotal, "VT_API_KEY"),
             (&mut intel.greynoise, "GREYNOISE_API_KEY"),
             (&mut intel.threatfox, "ABUSECH_AUTH_KEY"),
+            (&mut intel.urlhaus, "ABUSECH_AUTH_KEY"),
+            (&mut intel.malwarebazaar, "ABUSECH_AUTH_KEY"),
+            (&mut intel.otx, "OTX_API_KEY"),
+            (&mut intel.urlscan, "URLSCAN_API_KEY"),
         ] {
             if let Some(v) = env_var(key_var) {
                 p.key = Some(Secret(v));
@@ -362,6 +374,10 @@ impl Config {
             (&mut intel.greynoise, "GREYNOISE"),
             (&mut intel.shodan, "SHODAN"),
             (&mut intel.threatfox, "THREATFOX"),
+            (&mut intel.urlhaus, "URLHAUS"),
+            (&mut intel.malwarebazaar, "MALWAREBAZAAR"),
+            (&mut intel.otx, "OTX"),
+            (&mut intel.urlscan, "URLSCAN"),
         ] {
             if let Some(v) = env_var(&format!("SOC_COPILOT_INTEL_{name}_URL")) {
                 p.base_url = v;

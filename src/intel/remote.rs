@@ -1,6 +1,7 @@
 //! Remote threat-intel lookups, each provider in its own wire format: AbuseIPDB v2 `check`,
 //! VirusTotal v3 (`ip_addresses`, `domains`, `files`, `urls`), GreyNoise community, Shodan
-//! InternetDB and abuse.ch ThreatFox. Each indicator goes to the providers that answer for
+//! InternetDB, abuse.ch ThreatFox, URLhaus and MalwareBazaar, AlienVault OTX, and urlscan.io
+//! search (search only: a scan is never submitted). Each indicator goes to the providers that answer for
 //! its kind, all at once; answers (negative ones too) are cached in the store per provider;
 //! each provider's free-tier budget is respected by waiting, and an exhausted budget or a
 //! failure is reported as such — never as "clean". Keys never appear in errors or logs.
@@ -27,6 +28,10 @@ pub enum Api {
     GreyNoise,
     Shodan,
     ThreatFox,
+    UrlHaus,
+    MalwareBazaar,
+    Otx,
+    UrlScan,
 }
 
 impl Api {
@@ -37,6 +42,10 @@ impl Api {
             Api::GreyNoise => "greynoise",
             Api::Shodan => "shodan",
             Api::ThreatFox => "threatfox",
+            Api::UrlHaus => "urlhaus",
+            Api::MalwareBazaar => "malwarebazaar",
+            Api::Otx => "otx",
+            Api::UrlScan => "urlscan",
         }
     }
 
@@ -49,6 +58,9 @@ impl Api {
                 Kind::Ip | Kind::Domain | Kind::Url | Kind::Md5 | Kind::Sha1 | Kind::Sha256
             ),
             Api::ThreatFox => k != Kind::Email,
+            Api::UrlHaus | Api::UrlScan => matches!(k, Kind::Url | Kind::Domain | Kind::Ip),
+            Api::MalwareBazaar => matches!(k, Kind::Md5 | Kind::Sha1 | Kind::Sha256),
+            Api::Otx => k != Kind::Email,
         }
     }
 
@@ -242,6 +254,61 @@ impl Remote {
                 .post(format!("{}/api/v1/", self.base))
                 .header("Auth-Key", key)
                 .json(&serde_json::json!({"query": "search_ioc", "search_term": v})),
+            Api::UrlHaus => {
+                let (path, field) = if ind.kind == Kind::Url {
+                    ("url", "url")
+                } else {
+                    ("host", "host")
+                };
+                http.post(format!("{}/v1/{path}/", self.base))
+                    .header("Auth-Key", key)
+                    .form(&[(field, v.as_str())])
+            }
+            Api::MalwareBazaar => http
+                .post(format!("{}/api/v1/", self.base))
+                .header("Auth-Key", key)
+                .form(&[("query", "get_info"), ("hash", v.as_str())]),
+            Api::Otx => {
+                let section = match ind.kind {
+                    Kind::Ip if v.contains(':') => "IPv6",
+                    Kind::Ip => "IPv4",
+                    Kind::Domain => "domain",
+                    Kind::Url => "url",
+                    _ => "file",
+                };
+                // The indicator is one path segment, percent-encoded (a URL has slashes).
+                let url = reqwest::Url::parse(&self.base).map(|mut u| {
+                    if let Ok(mut seg) = u.path_segments_mut() {
+                        seg.pop_if_empty().extend([
+                            "api",
+                            "v1",
+                            "indicators",
+                            section,
+                            v.as_str(),
+                            "general",
+                        ]);
+                    }
+                    u
+                });
+                match url {
+                    Ok(u) => http.get(u).header("X-OTX-API-KEY", key),
+                    Err(_) => http.get(format!(
+                        "{}/api/v1/indicators/{section}/{v}/general",
+                        self.base
+                    )),
+                }
+            }
+            // Search only: a scan is never submitted (public scans leak what is looked at).
+            Api::UrlScan => {
+                let q = match ind.kind {
+                    Kind::Ip => format!("ip:\"{v}\""),
+                    Kind::Domain => format!("domain:\"{v}\""),
+                    _ => format!("page.url:\"{v}\""),
+                };
+                http.get(format!("{}/api/v1/search/", self.base))
+                    .query(&[("q", q.as_str()), ("size", "20")])
+                    .header("API-Key", key)
+            }
         }
     }
 
@@ -253,7 +320,7 @@ impl Remote {
                 "{} refused the key (HTTP {status}): check it",
                 self.api.name()
             )),
-            (Api::Shodan, 404) | (Api::VirusTotal, 404) => Outcome::NotFound,
+            (Api::Shodan | Api::VirusTotal | Api::Otx, 404) => Outcome::NotFound,
             (Api::GreyNoise, 404) => Outcome::NotFound,
             (_, s) if !(200..300).contains(&s) => Outcome::Failed(format!(
                 "HTTP {s}{}",
@@ -368,6 +435,99 @@ impl Remote {
                     ),
                 }
             }
+            (Api::UrlHaus, _) => match body["query_status"].as_str() {
+                Some("ok") => {
+                    // A host answer lists its URLs; a URL answer describes the one URL.
+                    let summary = match body["urls"].as_array() {
+                        Some(urls) => format!("host with {} malware URL(s) on record", urls.len()),
+                        None => format!(
+                            "{} URL, {}",
+                            body["url_status"].as_str().unwrap_or("listed"),
+                            body["threat"].as_str().unwrap_or("malware")
+                        ),
+                    };
+                    Outcome::Found {
+                        verdict: Some(Verdict::Malicious),
+                        summary,
+                    }
+                }
+                Some("no_results") => Outcome::NotFound,
+                Some(other) => Outcome::Failed(format!("query_status {other}")),
+                None => malformed("no `query_status`"),
+            },
+            (Api::MalwareBazaar, _) => match body["query_status"].as_str() {
+                Some("ok") => {
+                    let d = &body["data"][0];
+                    Outcome::Found {
+                        verdict: Some(Verdict::Malicious),
+                        summary: format!(
+                            "malware sample: {} ({}), first seen {}",
+                            d["signature"].as_str().unwrap_or("unnamed family"),
+                            d["file_type"].as_str().unwrap_or("file"),
+                            d["first_seen"].as_str().unwrap_or("?")
+                        ),
+                    }
+                }
+                Some("hash_not_found" | "no_results") => Outcome::NotFound,
+                Some(other) => Outcome::Failed(format!("query_status {other}")),
+                None => malformed("no `query_status`"),
+            },
+            (Api::Otx, _) => {
+                let p = &body["pulse_info"];
+                if p.is_null() {
+                    return malformed("no `pulse_info`");
+                }
+                let count = n(&p["count"]);
+                let names: Vec<&str> = p["pulses"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x["name"].as_str())
+                            .take(2)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let verdict = if count >= 5.0 {
+                    Some(Verdict::Malicious)
+                } else if count >= 1.0 {
+                    Some(Verdict::Suspicious)
+                } else {
+                    None
+                };
+                Outcome::Found {
+                    verdict,
+                    summary: format!(
+                        "in {count:.0} OTX pulse(s){}",
+                        if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", names.join("; "))
+                        }
+                    ),
+                }
+            }
+            (Api::UrlScan, _) => {
+                let Some(results) = body["results"].as_array() else {
+                    return malformed("no `results`");
+                };
+                if results.is_empty() {
+                    return Outcome::NotFound;
+                }
+                let flagged = results
+                    .iter()
+                    .filter(|r| {
+                        r["verdicts"]["overall"]["malicious"].as_bool() == Some(true)
+                            || r["verdicts"]["malicious"].as_bool() == Some(true)
+                    })
+                    .count();
+                Outcome::Found {
+                    verdict: (flagged > 0).then_some(Verdict::Malicious),
+                    summary: format!(
+                        "{} public scan(s), {flagged} flagged malicious",
+                        n(&body["total"]).max(results.len() as f64)
+                    ),
+                }
+            }
             (Api::ThreatFox, _) => match body["query_status"].as_str() {
                 Some("ok") => {
                     let first = &body["data"][0];
@@ -441,6 +601,10 @@ impl Investigator {
             (Api::GreyNoise, &c.greynoise),
             (Api::Shodan, &c.shodan),
             (Api::ThreatFox, &c.threatfox),
+            (Api::UrlHaus, &c.urlhaus),
+            (Api::MalwareBazaar, &c.malwarebazaar),
+            (Api::Otx, &c.otx),
+            (Api::UrlScan, &c.urlscan),
         ];
         let providers: Vec<Arc<Remote>> = apis
             .into_iter()

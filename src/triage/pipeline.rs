@@ -232,6 +232,7 @@ impl Pipeline {
             )
         };
         provenance.latency_ms = started.elapsed().as_millis() as u64;
+        provenance.investigation = prepared.enrichment.findings();
         for d in &provenance.degraded {
             obs.event(Event::Warning(d.clone()));
         }

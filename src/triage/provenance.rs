@@ -52,6 +52,11 @@ pub struct Provenance {
     /// covers), kept so the analyst can see exactly what left the machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The local investigation and intel lookups the engine saw, one line each naming the
+    /// lookup (offline intel, IOC history, related alerts, each remote provider call with
+    /// its outcome, latency or cache age).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub investigation: Vec<String>,
 }
 
 pub fn sha256_hex(parts: &[&str]) -> String {

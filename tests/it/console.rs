@@ -200,7 +200,7 @@ fn snapshot_loading_and_empty() {
 fn snapshot_every_evidence_tab() {
     let mut c = worked();
     let mut tabs = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..soc_copilot::tui::state::Tab::ALL.len() {
         tabs.push(screen(&c, 160, 45));
         c.dispatch(Action::NextTab);
     }
@@ -1259,4 +1259,27 @@ fn a_waiting_run_says_what_it_waits_for_and_offline_never_says_token() {
     let shown = screen(&c, 160, 45);
     assert!(shown.contains("deciding with the offline"), "{shown}");
     assert!(!shown.to_lowercase().contains("token"), "{shown}");
+}
+
+#[test]
+fn the_intel_tab_lists_each_lookup_of_the_investigation() {
+    let mut c = worked();
+    let shown = |c: &Console| screen(c, 160, 45);
+    while c.state.tab != soc_copilot::tui::state::Tab::Intel {
+        c.dispatch(Action::NextTab);
+    }
+    assert!(shown(&c).contains("Nothing known about the alert's indicators"));
+    if let Some(p) = c.state.items[0].provenance.as_mut() {
+        p.investigation = vec![
+            "offline intel (feodotracker): ip 185.220.101.47 is malicious — QakBot".into(),
+            "intel lookup abuseipdb ip 185.220.101.47: abuse confidence 100 % from 1742 reports → malicious (cached 2 h ago)".into(),
+        ];
+    }
+    let s = shown(&c);
+    assert!(s.contains("2 finding(s), each naming its lookup"), "{s}");
+    assert!(s.contains("offline intel (feodotracker):"), "{s}");
+    assert!(
+        s.contains("intel lookup abuseipdb ip 185.220.101.47:"),
+        "{s}"
+    );
 }

@@ -437,10 +437,49 @@ mod remote {
             Indicator::new(Kind::Domain, BAD_DOMAIN),
             Indicator::new(Kind::Sha256, BAD_SHA256),
             Indicator::new(Kind::Url, "http://clean.example.org/x"),
+            Indicator::new(Kind::Url, BAD_URL),
         ];
         let ls = inv.investigate(&inds).await;
-        // IPs: 5 providers each; domain: VT + ThreatFox; hash: VT + ThreatFox; URL: VT + ThreatFox.
-        assert_eq!(ls.len(), 2 * 5 + 3 * 2, "{ls:#?}");
+        // Routed by kind: an IP goes to 8 providers, a domain or URL to 5 (VirusTotal,
+        // ThreatFox, URLhaus, OTX, urlscan), a hash to 4 (VirusTotal, ThreatFox,
+        // MalwareBazaar, OTX).
+        assert_eq!(ls.len(), 2 * 8 + 5 + 4 + 2 * 5, "{ls:#?}");
+        assert_eq!(
+            find(&ls, "urlhaus", BAD_URL).verdict(),
+            Some(Verdict::Malicious)
+        );
+        assert!(
+            find(&ls, "urlhaus", BAD_URL)
+                .line()
+                .contains("online URL, malware_download")
+        );
+        assert!(
+            find(&ls, "urlhaus", BAD_DOMAIN)
+                .line()
+                .contains("host with 2 malware URL(s)")
+        );
+        assert_eq!(find(&ls, "urlhaus", BAD_IP).outcome, Outcome::NotFound);
+        assert!(
+            find(&ls, "malwarebazaar", BAD_SHA256)
+                .line()
+                .contains("AgentTesla")
+        );
+        assert_eq!(
+            find(&ls, "otx", BAD_DOMAIN).verdict(),
+            Some(Verdict::Malicious)
+        );
+        assert!(
+            find(&ls, "otx", BAD_DOMAIN)
+                .line()
+                .contains("in 7 OTX pulse(s): Tor exit nodes")
+        );
+        assert_eq!(find(&ls, "otx", SCANNER_IP).verdict(), None);
+        assert!(
+            find(&ls, "urlscan", BAD_DOMAIN)
+                .line()
+                .contains("2 public scan(s), 1 flagged malicious")
+        );
+        assert_eq!(find(&ls, "urlscan", SCANNER_IP).outcome, Outcome::NotFound);
         assert_eq!(
             find(&ls, "abuseipdb", BAD_IP).verdict(),
             Some(Verdict::Malicious)
@@ -517,10 +556,32 @@ mod remote {
             seen.iter()
                 .any(|s| s.path == "/api/v3/urls/aHR0cDovL2NsZWFuLmV4YW1wbGUub3JnL3g")
         );
-        let tf = get("/api/v1/");
+        let tf = seen
+            .iter()
+            .find(|s| s.path == "/api/v1/" && s.body.contains("search_ioc"))
+            .expect("threatfox");
         assert_eq!(tf.method, "POST");
         assert_eq!(tf.headers.get("auth-key").map(String::as_str), Some(KEY));
         assert!(tf.body.contains("\"search_ioc\""));
+        // OTX: the URL is one percent-encoded path segment; urlscan: a search, never a scan.
+        assert!(
+            seen.iter().any(|s| s.path
+                == "/api/v1/indicators/url/http:%2F%2Fmalware.example.net%2Fbins%2Fx86/general"),
+            "{:#?}",
+            seen.iter().map(|s| &s.path).collect::<Vec<_>>()
+        );
+        assert!(seen.iter().all(|s| !s.path.contains("/scan")));
+        assert!(
+            seen.iter()
+                .filter(|s| s.path.starts_with("/api/v1/search/"))
+                .all(|s| s.method == "GET"
+                    && s.headers.get("api-key").map(String::as_str) == Some(KEY))
+        );
+        let mb = seen
+            .iter()
+            .find(|s| s.body.contains("get_info"))
+            .expect("malwarebazaar");
+        assert!(mb.body.contains(&format!("hash={BAD_SHA256}")));
 
         // Asked again: every answer, negative ones too, comes from the cache.
         let before = server.seen().len();
@@ -545,6 +606,10 @@ mod remote {
             &mut c.intel.greynoise,
             &mut c.intel.shodan,
             &mut c.intel.threatfox,
+            &mut c.intel.urlhaus,
+            &mut c.intel.malwarebazaar,
+            &mut c.intel.otx,
+            &mut c.intel.urlscan,
         ] {
             p.enabled = Some(false);
         }
@@ -623,7 +688,7 @@ mod remote {
         let ls = inv
             .investigate(&[Indicator::new(Kind::Domain, BAD_DOMAIN)])
             .await;
-        assert_eq!(ls.len(), 2);
+        assert_eq!(ls.len(), 5);
         assert!(
             ls.iter().all(
                 |l| matches!(&l.outcome, Outcome::Failed(w) if w.contains("no answer within 1 s"))
@@ -708,5 +773,13 @@ mod remote {
             out.verdict.reasoning
         );
         assert!(out.verdict.evidence.iter().any(|e| e.source == "intel"));
+        assert!(
+            out.provenance
+                .investigation
+                .iter()
+                .any(|l| l.starts_with("intel lookup abuseipdb ip 185.220.101.47")),
+            "recorded with the triage: {:#?}",
+            out.provenance.investigation
+        );
     }
 }

@@ -25,6 +25,7 @@ pub const EXHAUSTED_IP: &str = "203.0.113.98";
 pub const MALFORMED_IP: &str = "192.0.2.66";
 pub const BAD_DOMAIN: &str = "bad-domain.example.com";
 pub const BAD_SHA256: &str = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+pub const BAD_URL: &str = "http://malware.example.net/bins/x86";
 
 /// The default config with every provider pointed at `base` with the test key, enabled,
 /// and budgets that never bind (tests that exercise a budget set their own).
@@ -38,6 +39,10 @@ pub fn config(base: &str) -> soc_copilot::config::Config {
         &mut c.intel.greynoise,
         &mut c.intel.shodan,
         &mut c.intel.threatfox,
+        &mut c.intel.urlhaus,
+        &mut c.intel.malwarebazaar,
+        &mut c.intel.otx,
+        &mut c.intel.urlscan,
     ] {
         p.base_url = base.to_string();
         p.key = Some(soc_copilot::config::Secret(KEY.into()));
@@ -160,6 +165,31 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, delay: &AtomicU64) {
     let _ = out.flush();
 }
 
+fn form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            let v = v.replace('+', " ");
+            let mut out = Vec::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%'
+                    && i + 2 < b.len()
+                    && let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16)
+                {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+                out.push(b[i]);
+                i += 1;
+            }
+            (k.to_string(), String::from_utf8_lossy(&out).into_owned())
+        })
+        .collect()
+}
+
 fn route(
     method: &str,
     path: &str,
@@ -253,6 +283,106 @@ fn route(
                 "message": "IP not observed scanning the internet or contained in RIOT data set."})
             .to_string(),
         );
+    }
+    // URLhaus: POST /v1/url/ (url=…) and /v1/host/ (host=…), form-encoded.
+    if path == "/v1/url/" || path == "/v1/host/" {
+        if !key("auth-key") {
+            return (401, none, r#"{"query_status":"unknown_auth_key"}"#.into());
+        }
+        let form = form(body);
+        if form.get("url").map(String::as_str) == Some(BAD_URL) {
+            return (
+                200,
+                none,
+                serde_json::json!({"query_status": "ok", "id": "3170001",
+                    "urlhaus_reference": "https://urlhaus.abuse.ch/url/3170001/", "url": BAD_URL,
+                    "url_status": "online", "host": "malware.example.net", "date_added": "2026-11-30 09:12:03 UTC",
+                    "threat": "malware_download", "tags": ["elf", "mirai"], "payloads": []})
+                .to_string(),
+            );
+        }
+        if form.get("host").map(String::as_str) == Some(BAD_DOMAIN) {
+            return (
+                200,
+                none,
+                serde_json::json!({"query_status": "ok", "urlhaus_reference": "https://urlhaus.abuse.ch/host/x/",
+                    "host": BAD_DOMAIN, "firstseen": "2026-11-01 10:00:00 UTC", "url_count": "2",
+                    "blacklists": {"spamhaus_dbl": "not listed", "surbl": "not listed"},
+                    "urls": [{"url": "http://bad-domain.example.com/a.exe"}, {"url": "http://bad-domain.example.com/b.exe"}]})
+                .to_string(),
+            );
+        }
+        return (200, none, r#"{"query_status":"no_results"}"#.into());
+    }
+    // AlienVault OTX: GET /api/v1/indicators/{section}/{value}/general.
+    if let Some(rest) = path.strip_prefix("/api/v1/indicators/") {
+        if !key("x-otx-api-key") {
+            return (403, none, r#"{"detail":"Authentication required"}"#.into());
+        }
+        let count = if rest.contains(BAD_IP) || rest.contains(BAD_DOMAIN) {
+            7
+        } else {
+            0
+        };
+        return (
+            200,
+            none,
+            serde_json::json!({"indicator": rest, "pulse_info": {"count": count, "pulses":
+                if count > 0 { serde_json::json!([{"name": "Tor exit nodes"}, {"name": "AsyncRAT C2"}]) } else { serde_json::json!([]) }}})
+            .to_string(),
+        );
+    }
+    // urlscan.io search: GET /api/v1/search/?q=…
+    if path == "/api/v1/search/" {
+        if !key("api-key") {
+            return (
+                401,
+                none,
+                r#"{"message":"Unauthorized","status":401}"#.into(),
+            );
+        }
+        let q = query.get("q").cloned().unwrap_or_default();
+        let hit = q.contains(BAD_DOMAIN);
+        let results = if hit {
+            serde_json::json!([{"task": {"url": "http://bad-domain.example.com/", "time": "2026-11-29T10:00:00Z"},
+                "page": {"domain": BAD_DOMAIN}, "verdicts": {"overall": {"malicious": true, "score": 100}}},
+                {"task": {"url": "http://bad-domain.example.com/login"}, "page": {"domain": BAD_DOMAIN},
+                "verdicts": {"overall": {"malicious": false, "score": 0}}}])
+        } else {
+            serde_json::json!([])
+        };
+        return (
+            200,
+            none,
+            serde_json::json!({"results": results, "total": if hit { 2 } else { 0 }, "has_more": false})
+                .to_string(),
+        );
+    }
+    if path == "/api/v1/"
+        && method == "POST"
+        && headers
+            .get("content-type")
+            .is_some_and(|c| c.contains("form"))
+    {
+        // MalwareBazaar: query=get_info&hash=…
+        if !key("auth-key") {
+            return (401, none, r#"{"query_status":"unknown_auth_key"}"#.into());
+        }
+        let form = form(body);
+        if form.get("query").map(String::as_str) != Some("get_info") {
+            return (200, none, r#"{"query_status":"unknown_query"}"#.into());
+        }
+        if form.get("hash").map(String::as_str) == Some(BAD_SHA256) {
+            return (
+                200,
+                none,
+                serde_json::json!({"query_status": "ok", "data": [{"sha256_hash": BAD_SHA256,
+                    "file_type": "exe", "signature": "AgentTesla", "first_seen": "2026-11-20 08:00:00",
+                    "tags": ["AgentTesla", "exe"]}]})
+                .to_string(),
+            );
+        }
+        return (200, none, r#"{"query_status":"hash_not_found"}"#.into());
     }
     if path == "/api/v1/" && method == "POST" {
         if !key("auth-key") {

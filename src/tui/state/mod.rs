@@ -81,12 +81,14 @@ pub enum Tab {
     Queries,
     FalsePositives,
     Escalation,
+    Intel,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 7] = [
+    pub const ALL: [Tab; 8] = [
         Tab::Techniques,
         Tab::Alert,
+        Tab::Intel,
         Tab::Evidence,
         Tab::Actions,
         Tab::Queries,
@@ -103,6 +105,7 @@ impl Tab {
             Tab::Queries => "Queries",
             Tab::FalsePositives => "FP",
             Tab::Escalation => "Escalation",
+            Tab::Intel => "Intel",
         }
     }
 }

@@ -140,6 +140,41 @@ fn bullets<'a>(
     lines
 }
 
+/// What the triage's investigation found: offline intel, IOC history, related alerts and
+/// each remote lookup (provider, indicator, outcome, latency or cache age). Feed text is
+/// external data, drawn like alert text.
+fn intel<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
+    let t = &v.theme;
+    let Some(p) = &it.provenance else {
+        return vec![Line::styled(
+            "No investigation yet: Enter triages the alert (intel lookups run with it).",
+            t.dim(),
+        )];
+    };
+    if p.investigation.is_empty() {
+        return vec![Line::styled(
+            "Nothing known about the alert's indicators: no offline intel, no earlier alert with them, no related alert, no remote provider configured or none answered.",
+            t.dim(),
+        )];
+    }
+    let mut lines = vec![Line::styled(
+        format!(
+            "{} finding(s), each naming its lookup",
+            p.investigation.len()
+        ),
+        t.dim(),
+    )];
+    for f in &p.investigation {
+        let (tool, rest) = f.split_once(": ").unwrap_or(("", f.as_str()));
+        lines.push(Line::from(vec![
+            Span::styled("• ", t.accent()),
+            Span::styled(format!("{tool}: "), t.heading()),
+            Span::styled(rest, t.untrusted()),
+        ]));
+    }
+    lines
+}
+
 fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Line<'a>>, usize) {
     let t = &v.theme;
     if tab == Tab::Techniques {
@@ -147,6 +182,9 @@ fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Li
     }
     if tab == Tab::Alert {
         return (alert(it, v), 0);
+    }
+    if tab == Tab::Intel {
+        return (intel(it, v), 0);
     }
     let Some(verdict) = &it.verdict else {
         return (
@@ -222,7 +260,7 @@ fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Li
             lines.extend(verdict.escalation.draft.lines().map(Line::raw));
             lines
         }
-        Tab::Techniques | Tab::Alert => Vec::new(),
+        Tab::Techniques | Tab::Alert | Tab::Intel => Vec::new(),
     };
     (lines, 0)
 }
