@@ -435,43 +435,24 @@ impl Remote {
                     ),
                 }
             }
-            (Api::UrlHaus, _) => match body["query_status"].as_str() {
-                Some("ok") => {
-                    // A host answer lists its URLs; a URL answer describes the one URL.
-                    let summary = match body["urls"].as_array() {
-                        Some(urls) => format!("host with {} malware URL(s) on record", urls.len()),
-                        None => format!(
-                            "{} URL, {}",
-                            body["url_status"].as_str().unwrap_or("listed"),
-                            body["threat"].as_str().unwrap_or("malware")
-                        ),
-                    };
-                    Outcome::Found {
-                        verdict: Some(Verdict::Malicious),
-                        summary,
-                    }
-                }
-                Some("no_results") => Outcome::NotFound,
-                Some(other) => Outcome::Failed(format!("query_status {other}")),
-                None => malformed("no `query_status`"),
-            },
-            (Api::MalwareBazaar, _) => match body["query_status"].as_str() {
-                Some("ok") => {
-                    let d = &body["data"][0];
-                    Outcome::Found {
-                        verdict: Some(Verdict::Malicious),
-                        summary: format!(
-                            "malware sample: {} ({}), first seen {}",
-                            d["signature"].as_str().unwrap_or("unnamed family"),
-                            d["file_type"].as_str().unwrap_or("file"),
-                            d["first_seen"].as_str().unwrap_or("?")
-                        ),
-                    }
-                }
-                Some("hash_not_found" | "no_results") => Outcome::NotFound,
-                Some(other) => Outcome::Failed(format!("query_status {other}")),
-                None => malformed("no `query_status`"),
-            },
+            // A host answer lists its URLs; a URL answer describes the one URL.
+            (Api::UrlHaus, _) => abusech(body, &["no_results"], |b| match b["urls"].as_array() {
+                Some(urls) => format!("host with {} malware URL(s) on record", urls.len()),
+                None => format!(
+                    "{} URL, {}",
+                    b["url_status"].as_str().unwrap_or("listed"),
+                    b["threat"].as_str().unwrap_or("malware")
+                ),
+            }),
+            (Api::MalwareBazaar, _) => abusech(body, &["hash_not_found", "no_results"], |b| {
+                let d = &b["data"][0];
+                format!(
+                    "malware sample: {} ({}), first seen {}",
+                    d["signature"].as_str().unwrap_or("unnamed family"),
+                    d["file_type"].as_str().unwrap_or("file"),
+                    d["first_seen"].as_str().unwrap_or("?")
+                )
+            }),
             (Api::Otx, _) => {
                 let p = &body["pulse_info"];
                 if p.is_null() {
@@ -528,24 +509,30 @@ impl Remote {
                     ),
                 }
             }
-            (Api::ThreatFox, _) => match body["query_status"].as_str() {
-                Some("ok") => {
-                    let first = &body["data"][0];
-                    Outcome::Found {
-                        verdict: Some(Verdict::Malicious),
-                        summary: format!(
-                            "{} ({}, confidence {} %)",
-                            first["malware_printable"].as_str().unwrap_or("listed"),
-                            first["threat_type"].as_str().unwrap_or("ioc"),
-                            n(&first["confidence_level"])
-                        ),
-                    }
-                }
-                Some("no_result") => Outcome::NotFound,
-                Some(other) => Outcome::Failed(format!("query_status {other}")),
-                None => malformed("no `query_status`"),
-            },
+            (Api::ThreatFox, _) => abusech(body, &["no_result"], |b| {
+                let first = &b["data"][0];
+                format!(
+                    "{} ({}, confidence {} %)",
+                    first["malware_printable"].as_str().unwrap_or("listed"),
+                    first["threat_type"].as_str().unwrap_or("ioc"),
+                    first["confidence_level"].as_f64().unwrap_or(0.0)
+                )
+            }),
         }
+    }
+}
+
+/// abuse.ch APIs (ThreatFox, URLhaus, MalwareBazaar) answer 200 with a `query_status`: `ok`
+/// (listed: malicious), one of `not_found` (no record), or anything else (a failure).
+fn abusech(body: &Value, not_found: &[&str], summary: impl Fn(&Value) -> String) -> Outcome {
+    match body["query_status"].as_str() {
+        Some("ok") => Outcome::Found {
+            verdict: Some(Verdict::Malicious),
+            summary: summary(body),
+        },
+        Some(s) if not_found.contains(&s) => Outcome::NotFound,
+        Some(other) => Outcome::Failed(format!("query_status {other}")),
+        None => malformed("no `query_status`"),
     }
 }
 
