@@ -160,7 +160,9 @@ pub fn enrich(store: &Store, alert: &Alert, limits: Limits) -> Result<Enrichment
             });
         }
     }
-    e.related = store.related_alerts(&alert.id, limits.related_hours, limits.related)?;
+    if limits.related > 0 {
+        e.related = store.related_alerts(&alert.id, limits.related_hours, limits.related)?;
+    }
     e.indicators = all;
     e.took_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(e)

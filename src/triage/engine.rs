@@ -150,6 +150,26 @@ pub fn gather(
     params: &TriageParams,
     delimiter: Option<String>,
 ) -> Result<Prepared, EngineError> {
+    gather_with(
+        kb,
+        store,
+        loaded,
+        params,
+        delimiter,
+        crate::intel::enrich::Limits::default(),
+    )
+}
+
+/// `gather` with the investigation's limits (`prepare` finds related alerts itself, once
+/// the alert is stored).
+fn gather_with(
+    kb: &KnowledgeBase,
+    store: &Store,
+    loaded: &LoadedAlert,
+    params: &TriageParams,
+    delimiter: Option<String>,
+    limits: crate::intel::enrich::Limits,
+) -> Result<Prepared, EngineError> {
     let alert = &loaded.alert;
     let q = build_query(alert);
     let embedding = match kb.embedder() {
@@ -167,8 +187,7 @@ pub fn gather(
         Some(v) => store.similar_reviewed(v, &alert.id, params.similar_k, 0.5)?,
         None => Vec::new(),
     };
-    let enrichment =
-        crate::intel::enrich::enrich(store, alert, crate::intel::enrich::Limits::default())?;
+    let enrichment = crate::intel::enrich::enrich(store, alert, limits)?;
     Ok(Prepared {
         alert_row: 0,
         hits,
@@ -188,10 +207,14 @@ pub fn prepare(
     params: &TriageParams,
     delimiter: Option<String>,
 ) -> Result<Prepared, EngineError> {
-    let mut p = gather(kb, store, loaded, params, delimiter)?;
+    let limits = crate::intel::enrich::Limits::default();
+    let without_related = crate::intel::enrich::Limits {
+        related: 0,
+        ..limits
+    };
+    let mut p = gather_with(kb, store, loaded, params, delimiter, without_related)?;
     p.alert_row = store.upsert_alert(&loaded.alert, &loaded.raw, p.embedding.as_deref())?;
     // Related alerts are found from the stored copy, which exists only now.
-    let limits = crate::intel::enrich::Limits::default();
     p.enrichment.related =
         store.related_alerts(&loaded.alert.id, limits.related_hours, limits.related)?;
     Ok(p)
