@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
-use soc_copilot::llm::{ChatRequest, Message, Provider, Role, StreamEvent};
+use soc_copilot::llm::{ChatRequest, Message, Provider, StreamEvent};
 
 const HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
 event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n\
@@ -57,10 +57,7 @@ fn bench(c: &mut Criterion) {
     let mut rx = rt.block_on(async {
         let mut rx = provider.stream(ChatRequest {
             system: "s".into(),
-            messages: vec![Message {
-                role: Role::User,
-                content: "u".into(),
-            }],
+            messages: vec![Message::user("u")],
             max_tokens: 10,
             temperature: 0.0,
             ..ChatRequest::default()

@@ -110,6 +110,30 @@ pub struct LlmConfig {
     pub anthropic: ProviderConfig,
     pub openai: ProviderConfig,
     pub prices: std::collections::BTreeMap<String, Price>,
+    /// Tiered models: the configured model answers first; this stronger one answers again
+    /// when confidence is below `escalate_below` or the verdict is HIGH or above.
+    #[serde(default)]
+    pub escalate_model: Option<String>,
+    #[serde(default = "escalate_below")]
+    pub escalate_below: f64,
+}
+
+fn escalate_below() -> f64 {
+    0.7
+}
+
+/// `[triage]`: how the investigation runs and what one alert, and one day, may spend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageConfig {
+    /// `pipeline` or `agentic`.
+    pub mode: String,
+    pub max_tool_calls: u32,
+    pub max_turns: u32,
+    pub max_tokens: u64,
+    pub max_cost_usd: f64,
+    /// USD per UTC day across model triages; 0 = no cap.
+    pub daily_cost_usd: f64,
 }
 
 impl Config {
@@ -268,6 +292,7 @@ pub struct Config {
     pub tui: TuiConfig,
     pub server: ServerConfig,
     pub intel: IntelConfig,
+    pub triage: TriageConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -408,6 +433,31 @@ impl Config {
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         range("[retrieval] top_k", self.retrieval.top_k, 1, 200)?;
+        if crate::triage::engine::TriageMode::parse(&self.triage.mode).is_none() {
+            return Err(bad(
+                "[triage] mode",
+                format!(
+                    "= {:?}: must be \"pipeline\" or \"agentic\"",
+                    self.triage.mode
+                ),
+            ));
+        }
+        range(
+            "[triage] max_tool_calls",
+            self.triage.max_tool_calls as usize,
+            0,
+            200,
+        )?;
+        range("[triage] max_turns", self.triage.max_turns as usize, 1, 50)?;
+        for (key, v) in [
+            ("[triage] max_cost_usd", self.triage.max_cost_usd),
+            ("[triage] daily_cost_usd", self.triage.daily_cost_usd),
+            ("[llm] escalate_below", self.llm.escalate_below),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(key, format!("= {v}: must be a number ≥ 0")));
+            }
+        }
         range("[retrieval] depth", self.retrieval.depth, 1, 5000)?;
         range("[embedding] threads", self.embedding.threads, 0, cores * 4)?;
         range("[embedding] batch", self.embedding.batch, 1, 1024)?;
@@ -512,6 +562,23 @@ impl Config {
         directories::ProjectDirs::from("", "", "soc-copilot")
             .map(|p| p.data_dir().to_path_buf())
             .ok_or(ConfigError::NoDataDir)
+    }
+
+    /// Retrieval, mode and budgets for triage runs, from `[retrieval]` and `[triage]`.
+    pub fn triage_params(&self) -> crate::triage::TriageParams {
+        let t = &self.triage;
+        crate::triage::TriageParams {
+            search: self.search_params(),
+            mode: crate::triage::engine::TriageMode::parse(&t.mode).unwrap_or_default(),
+            budget: crate::triage::engine::Budget {
+                max_tool_calls: t.max_tool_calls,
+                max_turns: t.max_turns,
+                max_tokens: t.max_tokens,
+                max_cost_usd: t.max_cost_usd,
+                daily_cost_usd: t.daily_cost_usd,
+            },
+            ..Default::default()
+        }
     }
 
     pub fn search_params(&self) -> SearchParams {

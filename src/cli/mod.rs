@@ -144,10 +144,7 @@ impl Context {
     }
 
     pub fn triage_params(&self) -> soc_copilot::triage::TriageParams {
-        soc_copilot::triage::TriageParams {
-            search: self.config.search_params(),
-            ..Default::default()
-        }
+        self.config.triage_params()
     }
 
     /// Opens the knowledge base for a search mode; `dense` without embeddings is an error
@@ -164,8 +161,14 @@ impl Context {
 }
 
 pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
-    let ctx = Context::new(&cli)?;
+    let mut ctx = Context::new(&cli)?;
     let command = cli.command.unwrap_or(Command::Tui(tui::Args::default()));
+    // `--mode` overrides `[triage] mode` for this run, in every pipeline the command builds.
+    if let Command::Triage(triage::Args { mode: Some(m), .. })
+    | Command::Tui(tui::Args { mode: Some(m), .. }) = &command
+    {
+        ctx.config.triage.mode = m.as_str().into();
+    }
     let _log = soc_copilot::logging::init(&ctx.data_dir, !matches!(command, Command::Tui(_)));
     match command {
         Command::Tui(a) => tui::run(ctx, a, started),

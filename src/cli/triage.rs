@@ -33,6 +33,10 @@ pub struct Args {
     /// Print each verdict as one JSON line on stdout (reasoning still goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// How the investigation runs: `pipeline` (every indicator looked up, then one model
+    /// call) or `agentic` (the model calls the tools it chooses). Default: [triage] mode.
+    #[arg(long, value_enum)]
+    pub mode: Option<soc_copilot::triage::engine::TriageMode>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -70,6 +74,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let _ = match e {
                 Event::Text(t) => write!(err, "{t}"),
                 Event::Warning(w) => write!(err, "\n[{w}]\n"),
+                Event::ToolCall { name, input, .. } => {
+                    write!(
+                        err,
+                        "\n[tool → {name} {}]\n",
+                        input.chars().take(120).collect::<String>()
+                    )
+                }
+                Event::ToolResult(r) => writeln!(err, "[{}]", r.result_line()),
                 _ => Ok(()),
             };
             let _ = err.flush();
@@ -122,8 +134,30 @@ fn print_summary(out: &mut impl Write, o: &TriageOutcome) -> std::io::Result<()>
         p.output_tokens,
         p.cost_usd
     )?;
+    if let Some(c) = &v.claims {
+        writeln!(
+            out,
+            "  {} · {} mode · {} tool call(s) · {} model turn(s){}",
+            c.line(),
+            p.mode,
+            p.tool_calls.len(),
+            p.turns,
+            p.escalated_from
+                .as_deref()
+                .map(|m| format!(" · escalated from {m}"))
+                .unwrap_or_default()
+        )?;
+    }
     for t in &v.matched_techniques {
         writeln!(out, "  {} {} — {}", t.id, t.name, t.rationale)?;
+    }
+    for e in v.evidence.iter().filter(|e| e.verified == Some(false)) {
+        writeln!(
+            out,
+            "  unverified claim: {} ({})",
+            e.claim,
+            e.check.as_deref().unwrap_or("quote not found")
+        )?;
     }
     for w in &v.warnings {
         writeln!(out, "  warning: {w}")?;

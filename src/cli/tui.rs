@@ -21,6 +21,10 @@ pub struct Args {
     /// appear in the queue live.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// How the investigation runs: `pipeline` (every indicator looked up, then one model
+    /// call) or `agentic` (the model calls the tools it chooses). Default: [triage] mode.
+    #[arg(long, value_enum)]
+    pub mode: Option<soc_copilot::triage::engine::TriageMode>,
     /// Leave after the first frame or once the queue is drawn, printing timings (benchmarks).
     #[arg(long, value_enum, hide = true)]
     pub exit_after: Option<ExitAfter>,

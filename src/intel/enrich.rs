@@ -83,22 +83,17 @@ impl Enrichment {
         out
     }
 
+    /// The position of remote lookup `i` among `findings()` (offline intel and history come
+    /// first), so a record of the lookup carries the id the prompt gives its line.
+    pub fn remote_finding(&self, i: usize) -> usize {
+        self.intel.len() + self.history.len() + i
+    }
+
     /// One line per finding, each naming the lookup that made it: what the engines' reasoning
     /// and the console show.
     pub fn findings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for r in &self.intel {
-            out.push(format!(
-                "offline intel ({}): {} is {}{}",
-                r.source,
-                r.indicator,
-                r.verdict.as_str(),
-                r.threat
-                    .as_deref()
-                    .map(|t| format!(" — {t}"))
-                    .unwrap_or_default()
-            ));
-        }
+        out.extend(self.intel.iter().map(IntelRecord::line));
         for h in &self.history {
             let judged: Vec<String> = h
                 .sightings
@@ -137,6 +132,40 @@ impl Enrichment {
         }
         out
     }
+}
+
+/// Where each of the alert's indicators was seen before (only those that were): the
+/// queue's "seen before" badge and the indicator history popup.
+pub fn seen_before(
+    store: &Store,
+    alert: &Alert,
+    per_indicator: usize,
+) -> Result<Vec<History>, StoreError> {
+    let mut out = Vec::new();
+    for ind in indicators(&alert.iocs)
+        .into_iter()
+        .take(Limits::default().indicators)
+    {
+        let sightings = store.ioc_history(&ind, &alert.id, per_indicator)?;
+        if !sightings.is_empty() {
+            out.push(History {
+                indicator: ind,
+                sightings,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How many distinct earlier alerts share an indicator with this one.
+pub fn earlier_alerts(history: &[History]) -> usize {
+    let mut keys: Vec<&str> = history
+        .iter()
+        .flat_map(|h| h.sightings.iter().map(|s| s.alert_key.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len()
 }
 
 /// Runs the local lookups for `alert`. The alert's own stored copy (same key) is left out of

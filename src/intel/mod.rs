@@ -216,6 +216,22 @@ pub struct IntelRecord {
     pub reference: Option<String>,
 }
 
+impl IntelRecord {
+    /// `offline intel (feodotracker): ip 185.220.101.47 is malicious — QakBot`.
+    pub fn line(&self) -> String {
+        format!(
+            "offline intel ({}): {} is {}{}",
+            self.source,
+            self.indicator,
+            self.verdict.as_str(),
+            self.threat
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,25 @@ pub struct Lookup {
     /// Age of the cached answer used, when one was.
     pub cached_secs: Option<u64>,
     pub latency_ms: u64,
+    /// The provider's answer as it came (from the cache row when cached), at most
+    /// `RAW_SHOWN` characters: what the console's Intel tab shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// Longest raw answer kept with a lookup for display.
+const RAW_SHOWN: usize = 2_000;
+
+fn shown(raw: Option<String>) -> Option<String> {
+    raw.map(|r| {
+        if r.chars().count() <= RAW_SHOWN {
+            r
+        } else {
+            let mut s: String = r.chars().take(RAW_SHOWN).collect();
+            s.push('…');
+            s
+        }
+    })
 }
 
 impl Lookup {
@@ -649,7 +668,7 @@ impl Investigator {
         .await
         .ok()
         .flatten();
-        if let Some((outcome, _, age)) = cached
+        if let Some((outcome, raw, age)) = cached
             && let Ok(outcome) = serde_json::from_str::<Outcome>(&outcome)
         {
             return Lookup {
@@ -658,6 +677,7 @@ impl Investigator {
                 outcome,
                 cached_secs: Some(age.max(0.0) as u64),
                 latency_ms: started.elapsed().as_millis() as u64,
+                raw: shown(raw),
             };
         }
         let (outcome, raw) = self.fetch(&p, &ind).await;
@@ -665,7 +685,7 @@ impl Investigator {
         if matches!(outcome, Outcome::Found { .. } | Outcome::NotFound)
             && let Ok(text) = serde_json::to_string(&outcome)
         {
-            let (stores, i2) = (self.stores.clone(), ind.clone());
+            let (stores, i2, raw) = (self.stores.clone(), ind.clone(), raw.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 if let Ok(s) = stores.get()
                     && let Err(e) = s.intel_cache_put(name, &i2, &text, raw.as_deref())
@@ -681,6 +701,7 @@ impl Investigator {
             outcome,
             cached_secs: None,
             latency_ms: started.elapsed().as_millis() as u64,
+            raw: shown(raw),
         }
     }
 

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::client::{ChatRequest, DriveOptions, LlmError, StreamEvent, Usage, Wire, WireProvider};
+use super::client::{
+    ChatRequest, DriveOptions, LlmError, Message, StreamEvent, Usage, Wire, WireProvider,
+};
 use super::sse::SseEvent;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -47,7 +49,7 @@ impl Wire for AnthropicWire {
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
             "system": req.system,
-            "messages": req.messages,
+            "messages": messages(&req.messages),
             "stream": true,
         });
         if !req.tools.is_empty() {
@@ -57,8 +59,10 @@ impl Wire for AnthropicWire {
                 .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
                 .collect();
         }
-        if let Some(name) = &req.tool_choice {
-            body["tool_choice"] = json!({"type": "tool", "name": name});
+        match req.tool_choice.as_deref() {
+            Some(super::client::NO_TOOLS) => body["tool_choice"] = json!({"type": "none"}),
+            Some(name) => body["tool_choice"] = json!({"type": "tool", "name": name}),
+            None => {}
         }
         http.post(format!(
             "{}/v1/messages",
@@ -173,6 +177,38 @@ impl Wire for AnthropicWire {
             Err(_) => ("unknown".into(), body.chars().take(300).collect()),
         }
     }
+}
+
+/// Messages in the Messages API's shape: plain text, or content blocks when a turn carries
+/// `tool_use` calls (assistant) or `tool_result` answers (user).
+fn messages(messages: &[Message]) -> Value {
+    messages
+        .iter()
+        .map(|m| {
+            if m.tool_calls.is_empty() && m.tool_results.is_empty() {
+                return json!({"role": m.role, "content": m.content});
+            }
+            let mut blocks: Vec<Value> = Vec::new();
+            for r in &m.tool_results {
+                let mut b =
+                    json!({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content});
+                if r.is_error {
+                    b["is_error"] = json!(true);
+                }
+                blocks.push(b);
+            }
+            if !m.content.trim().is_empty() {
+                blocks.push(json!({"type": "text", "text": m.content}));
+            }
+            for c in &m.tool_calls {
+                let input: Value =
+                    serde_json::from_str(&c.input_json).unwrap_or_else(|_| json!({}));
+                blocks
+                    .push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+            }
+            json!({"role": m.role, "content": blocks})
+        })
+        .collect()
 }
 
 fn error_fields(v: &Value) -> (String, String) {

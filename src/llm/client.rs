@@ -23,6 +23,48 @@ pub enum Role {
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// Tools the assistant called in this turn (assistant messages only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Answers to the previous turn's tool calls (user messages only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_results: Vec<ToolResult>,
+}
+
+impl Message {
+    pub fn user(content: impl Into<String>) -> Message {
+        Message {
+            role: Role::User,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Message {
+        Message {
+            role: Role::Assistant,
+            ..Message::user(content)
+        }
+    }
+}
+
+/// A tool call the model made: its id (`toolu_…`, or the OpenAI call id), the tool's name
+/// and its input as JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub input_json: String,
+}
+
+/// The answer to a tool call, sent back in the next user turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResult {
+    pub call_id: String,
+    pub content: String,
+    /// The tool failed; `content` says why.
+    pub is_error: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -39,6 +81,10 @@ pub struct ChatRequest {
     /// (OpenAI-compatible `response_format`); ignored by the others.
     pub response_schema: Option<serde_json::Value>,
 }
+
+/// `tool_choice` that forbids tool calls for this request (tools stay declared, as the
+/// conversation holds earlier calls).
+pub const NO_TOOLS: &str = "none";
 
 /// A tool offered to the model: a name, what it is for, and the JSON schema of its input.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ pub mod settings;
 pub mod sse;
 
 pub use client::{
-    ChatRequest, Collected, LlmError, Message, Provider, Role, StreamEvent, ToolSpec, Usage,
-    collect,
+    ChatRequest, Collected, LlmError, Message, Provider, Role, StreamEvent, ToolCall, ToolResult,
+    ToolSpec, Usage, collect,
 };
 pub use settings::ModelSettings;

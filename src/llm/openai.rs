@@ -50,7 +50,37 @@ impl Wire for OpenAiWire {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            messages.push(json!({"role": role, "content": m.content}));
+            // Tool answers are `role: tool` messages, one per call, before any text.
+            for r in &m.tool_results {
+                let content = if r.is_error {
+                    format!("ERROR: {}", r.content)
+                } else {
+                    r.content.clone()
+                };
+                messages
+                    .push(json!({"role": "tool", "tool_call_id": r.call_id, "content": content}));
+            }
+            if m.tool_calls.is_empty() {
+                if !m.content.is_empty() || m.tool_results.is_empty() {
+                    messages.push(json!({"role": role, "content": m.content}));
+                }
+            } else {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| {
+                        json!({"id": c.id, "type": "function",
+                        "function": {"name": c.name, "arguments": c.input_json}})
+                    })
+                    .collect();
+                let content = if m.content.is_empty() {
+                    Value::Null
+                } else {
+                    json!(m.content)
+                };
+                messages
+                    .push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            }
         }
         let mut body = json!({
             "model": self.model,
@@ -70,8 +100,12 @@ impl Wire for OpenAiWire {
                 })
                 .collect();
         }
-        if let Some(name) = &req.tool_choice {
-            body["tool_choice"] = json!({"type": "function", "function": {"name": name}});
+        match req.tool_choice.as_deref() {
+            Some(super::client::NO_TOOLS) => body["tool_choice"] = json!("none"),
+            Some(name) => {
+                body["tool_choice"] = json!({"type": "function", "function": {"name": name}})
+            }
+            None => {}
         }
         if let Some(schema) = &req.response_schema {
             body["response_format"] = json!({"type": "json_schema",

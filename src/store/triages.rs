@@ -112,6 +112,16 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TriageRecord> {
 }
 
 impl Store {
+    /// What model triages cost since midnight UTC (the daily cost cap's measure).
+    pub fn cost_today(&self) -> Result<f64, StoreError> {
+        let midnight = chrono::Utc::now().format("%Y-%m-%dT00:00:00").to_string();
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM triages WHERE created_at >= ?1",
+            [midnight],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Records that a triage started, so a crash mid-run still leaves a trace.
     pub fn start_triage(
         &mut self,

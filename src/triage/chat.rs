@@ -62,7 +62,7 @@ pub fn request(turn: &ChatTurn<'_>, settings: &ModelSettings) -> ChatRequest {
             None if *role == Role::Assistant => {}
             _ => messages.push(Message {
                 role: *role,
-                content: text.clone(),
+                ..Message::user(text.clone())
             }),
         }
     }
@@ -107,10 +107,7 @@ pub fn request(turn: &ChatTurn<'_>, settings: &ModelSettings) -> ChatRequest {
             last.content.push_str("\n\n");
             last.content.push_str(&u);
         }
-        _ => messages.push(Message {
-            role: Role::User,
-            content: u,
-        }),
+        _ => messages.push(Message::user(u)),
     }
     ChatRequest {
         system: CHAT_SYSTEM.to_string(),

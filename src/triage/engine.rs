@@ -38,6 +38,9 @@ pub enum EngineError {
     Cancelled { triage_id: String },
     #[error("the knowledge base is not available: {0}")]
     KbUnavailable(String),
+    /// A spending limit stops the run before it starts.
+    #[error("{0}")]
+    BudgetSpent(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,12 +63,77 @@ pub struct TriageOutcome {
     pub provenance: Provenance,
 }
 
-/// Retrieval depth given to engines, and how many similar reviewed cases they see.
+/// How the investigation runs: the engine routes indicators to lookups itself and hands
+/// the results to one model call (`pipeline`), or the model calls the tools it chooses
+/// (`agentic`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TriageMode {
+    #[default]
+    Pipeline,
+    Agentic,
+}
+
+impl TriageMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriageMode::Pipeline => "pipeline",
+            TriageMode::Agentic => "agentic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TriageMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pipeline" => Some(TriageMode::Pipeline),
+            "agentic" => Some(TriageMode::Agentic),
+            _ => None,
+        }
+    }
+}
+
+/// What one alert's triage may spend at most, and what a day of triage may cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub max_tool_calls: u32,
+    pub max_turns: u32,
+    pub max_tokens: u64,
+    pub max_cost_usd: f64,
+    /// USD per UTC day across all model triages; 0 means no cap.
+    pub daily_cost_usd: f64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_tool_calls: 12,
+            max_turns: 6,
+            max_tokens: 120_000,
+            max_cost_usd: 0.50,
+            daily_cost_usd: 0.0,
+        }
+    }
+}
+
+/// Retrieval depth given to engines, how many similar reviewed cases they see, the mode of
+/// the investigation and its budget.
 #[derive(Debug, Clone, Copy)]
 pub struct TriageParams {
     pub top_k: usize,
     pub similar_k: usize,
     pub search: SearchParams,
+    pub mode: TriageMode,
+    pub budget: Budget,
 }
 
 impl Default for TriageParams {
@@ -74,6 +142,8 @@ impl Default for TriageParams {
             top_k: 8,
             similar_k: 3,
             search: SearchParams::default(),
+            mode: TriageMode::Pipeline,
+            budget: Budget::default(),
         }
     }
 }
@@ -226,6 +296,10 @@ pub struct DecideInput<'a> {
     pub alert: &'a LoadedAlert,
     pub prepared: &'a Prepared,
     pub started: Instant,
+    pub mode: TriageMode,
+    /// The investigation's tools (agentic mode).
+    pub tools: Option<&'a super::tools::Toolbox>,
+    pub budget: Budget,
 }
 
 /// What an engine decided, or why it could not, with what it cost.
@@ -238,6 +312,33 @@ pub struct Decision {
     pub ttft_ms: Option<u64>,
     /// What was sent; its hash goes into the provenance.
     pub prompt: Option<Prompt>,
+    /// Tools the model called (agentic mode), in order.
+    pub tool_calls: Vec<super::tools::ToolRecord>,
+    /// Model turns taken (requests, repair included).
+    pub turns: u32,
+    /// The model that decided, when not the engine's own (a tiered run that escalated:
+    /// `cheap → strong`).
+    pub model: Option<String>,
+    /// The mode that actually ran (agentic falls back to pipeline without a model).
+    pub mode: TriageMode,
+}
+
+impl Decision {
+    /// A decision with nothing spent yet.
+    pub fn new(verdict: Result<Verdict, EngineFailure>, mode: TriageMode) -> Decision {
+        Decision {
+            verdict,
+            raw: None,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            ttft_ms: None,
+            prompt: None,
+            tool_calls: Vec::new(),
+            turns: 0,
+            model: None,
+            mode,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -318,16 +419,15 @@ impl Engine for OfflineEngine {
         obs: &'a mut dyn Observer,
     ) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
+            if input.mode == TriageMode::Agentic {
+                obs.event(Event::Warning(
+                    "agentic mode needs a model; the offline engine ran the pipeline investigation"
+                        .into(),
+                ));
+            }
             let verdict = OfflineEngine::verdict(input.kb, input.alert, input.prepared);
             obs.event(Event::Text(verdict.reasoning.clone()));
-            Decision {
-                verdict: Ok(verdict),
-                raw: None,
-                usage: Usage::default(),
-                cost_usd: 0.0,
-                ttft_ms: None,
-                prompt: None,
-            }
+            Decision::new(Ok(verdict), TriageMode::Pipeline)
         })
     }
 

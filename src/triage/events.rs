@@ -28,6 +28,14 @@ pub enum Event {
     Text(String),
     /// Something the analyst should know that does not stop the run.
     Warning(String),
+    /// The model asked for a tool (agentic mode); its result follows as `ToolResult`.
+    ToolCall {
+        id: String,
+        name: String,
+        input: String,
+    },
+    /// A tool call finished: what it returned, how long it took, cached or live.
+    ToolResult(Box<super::tools::ToolRecord>),
     Verdict(Box<TriageOutcome>),
     /// The model's whole answer (both turns when a repair was asked for) when it could not
     /// be made into a verdict; sent just before `Error`, so a front end can show what the

@@ -6,6 +6,7 @@ pub mod cite;
 pub mod coerce;
 pub mod engine;
 pub mod events;
+pub mod evidence;
 pub mod injection;
 pub mod intake;
 pub mod model;
@@ -17,6 +18,7 @@ pub mod provenance;
 pub mod rules;
 pub mod salvage;
 pub mod select;
+pub mod tools;
 pub mod verdict;
 
 pub use engine::{Engine, EngineError, OfflineEngine, TriageOutcome, TriageParams, triage_offline};

@@ -9,18 +9,21 @@ use std::time::Instant;
 
 use crate::alert::load::LoadedAlert;
 use crate::llm::{
-    ChatRequest, LlmError, Message, ModelSettings, Provider, Role, StreamEvent, ToolSpec, Usage,
+    ChatRequest, LlmError, Message, ModelSettings, Provider, Role, StreamEvent, ToolCall,
+    ToolResult, ToolSpec, Usage,
 };
 use crate::search::KnowledgeBase;
 
 use super::chat::{self, ChatTurn};
 use super::coerce::{coerce, find_json};
 use super::engine::{
-    BoxFuture, ChatAnswer, DecideInput, Decision, Engine, EngineFailure, Prepared,
+    BoxFuture, Budget, ChatAnswer, DecideInput, Decision, Engine, EngineFailure, Prepared,
+    TriageMode,
 };
 use super::events::{Event, Observer};
 use super::prompt::{self, Prompt};
-use super::verdict::{Verdict, validate};
+use super::tools::{ToolRecord, Toolbox};
+use super::verdict::{Level, Verdict, validate};
 
 /// The verdict's JSON schema, as given to the repair turn and to schema-constrained output.
 pub const VERDICT_SCHEMA: &str = include_str!("../../assets/prompts/verdict.schema.json");
@@ -38,11 +41,16 @@ const MAX_REPAIR_CHARS: usize = 16_000;
 pub struct ModelEngine {
     provider: Arc<dyn Provider>,
     settings: ModelSettings,
+    escalate: Option<Escalate>,
 }
 
 impl ModelEngine {
     pub fn new(provider: Arc<dyn Provider>, settings: ModelSettings) -> ModelEngine {
-        ModelEngine { provider, settings }
+        ModelEngine {
+            provider,
+            settings,
+            escalate: None,
+        }
     }
 
     pub fn settings(&self) -> &ModelSettings {
@@ -53,22 +61,25 @@ impl ModelEngine {
         serde_json::from_str(VERDICT_SCHEMA).unwrap_or(serde_json::Value::Null)
     }
 
-    fn triage_request(&self, p: &Prompt) -> ChatRequest {
+    fn triage_request(&self, p: &Prompt, settings: &ModelSettings) -> ChatRequest {
         ChatRequest {
             system: p.system.clone(),
-            messages: vec![Message {
-                role: Role::User,
-                content: p.user.clone(),
-            }],
-            max_tokens: self.settings.max_tokens,
-            temperature: self.settings.temperature,
-            response_schema: self.settings.json_schema.then(ModelEngine::schema),
+            messages: vec![Message::user(p.user.clone())],
+            max_tokens: settings.max_tokens,
+            temperature: settings.temperature,
+            response_schema: settings.json_schema.then(ModelEngine::schema),
             ..ChatRequest::default()
         }
     }
 
     /// Only the failed answer and the schema: the alert and context are not sent again.
-    fn repair_request(&self, answer: &str, error: &str) -> ChatRequest {
+    fn repair_request(
+        &self,
+        provider: &dyn Provider,
+        settings: &ModelSettings,
+        answer: &str,
+        error: &str,
+    ) -> ChatRequest {
         let tail: String = {
             let n = answer.chars().count();
             answer
@@ -85,14 +96,11 @@ impl ModelEngine {
              <<{delimiter}>>\n{tail}\n<<END-{delimiter}>>\n\n\
              Reply with the verdict as one JSON object matching the schema."
         );
-        let forced = self.provider.forces_tools();
+        let forced = provider.forces_tools();
         ChatRequest {
             system: REPAIR_SYSTEM.into(),
-            messages: vec![Message {
-                role: Role::User,
-                content: user,
-            }],
-            max_tokens: self.settings.max_tokens,
+            messages: vec![Message::user(user)],
+            max_tokens: settings.max_tokens,
             temperature: 0.0,
             tools: if forced {
                 vec![ToolSpec {
@@ -104,14 +112,299 @@ impl ModelEngine {
                 Vec::new()
             },
             tool_choice: forced.then(|| SUBMIT_VERDICT.to_string()),
-            response_schema: (!forced && self.settings.json_schema).then(ModelEngine::schema),
+            response_schema: (!forced && settings.json_schema).then(ModelEngine::schema),
         }
     }
 }
 
+/// A stronger model asked again when the first is unsure or finds something serious.
+pub struct Escalate {
+    pub provider: Arc<dyn Provider>,
+    pub settings: ModelSettings,
+    /// Escalate when the first verdict's confidence is below this.
+    pub below: f64,
+}
+
+/// Appended to the system prompt in agentic mode.
+const AGENT_SYSTEM: &str = include_str!("../../assets/prompts/agent.md");
+
+/// What the agent loop leaves: the final answer and everything it took to get there.
+struct Investigated {
+    answer: Streamed,
+    transcript: String,
+    usage: Usage,
+    ttft_ms: Option<u64>,
+    records: Vec<ToolRecord>,
+    turns: u32,
+}
+
+impl ModelEngine {
+    /// Tiered models: `escalate` answers again when this engine's verdict is unsure or HIGH+.
+    pub fn with_escalation(mut self, escalate: Escalate) -> ModelEngine {
+        self.escalate = Some(escalate);
+        self
+    }
+
+    /// One model's whole decision: the investigation (one call, or the agent loop), then
+    /// the verdict read from its answer, repaired once if it must be.
+    async fn decide_with(
+        &self,
+        provider: &dyn Provider,
+        settings: &ModelSettings,
+        input: &DecideInput<'_>,
+        obs: &mut dyn Observer,
+    ) -> Decision {
+        let DecideInput {
+            kb,
+            alert,
+            prepared,
+            started,
+            mode,
+            tools,
+            budget,
+        } = *input;
+        let context: Vec<String> = prepared.hits.iter().map(|h| h.id.clone()).collect();
+        let agentic = match (mode, tools) {
+            (TriageMode::Agentic, Some(t)) => Some(t),
+            _ => None,
+        };
+        let mut p = build_prompt_for(kb, alert, prepared, agentic.is_some());
+        let mut d = Decision::new(
+            Err(EngineFailure::Invalid(String::new())),
+            if agentic.is_some() {
+                TriageMode::Agentic
+            } else {
+                TriageMode::Pipeline
+            },
+        );
+        let first =
+            match agentic {
+                Some(toolbox) => {
+                    p.system = format!("{}\n\n{AGENT_SYSTEM}", p.system);
+                    p.hash = super::provenance::sha256_hex(&[&p.system, &p.user]);
+                    let inv =
+                        agent_loop(provider, settings, &p, toolbox, budget, started, obs).await;
+                    d.tool_calls = inv.records;
+                    d.turns = inv.turns;
+                    d.raw = Some(inv.transcript);
+                    d.usage = inv.usage;
+                    d.ttft_ms = inv.ttft_ms;
+                    inv.answer
+                }
+                None => {
+                    let s =
+                        stream_once(provider, self.triage_request(&p, settings), started, |p| {
+                            match p {
+                                Progress::Text(t) => obs.event(Event::Text(t.to_string())),
+                                Progress::Retrying(note) => obs.event(Event::Warning(note)),
+                            }
+                        })
+                        .await;
+                    d.turns = 1;
+                    d.raw = Some(s.text.clone());
+                    d.usage = s.usage;
+                    d.ttft_ms = s.ttft_ms;
+                    s
+                }
+            };
+        d.prompt = Some(p);
+        if let Some(e) = first.error {
+            d.cost_usd = settings.cost(d.usage);
+            d.verdict = Err(EngineFailure::Llm(e));
+            return d;
+        }
+        let answer = first
+            .tool_inputs
+            .last()
+            .filter(|_| agentic.is_none())
+            .cloned()
+            .unwrap_or_else(|| first.text.clone());
+        d.verdict = match interpret(&answer, kb, &context) {
+            Ok(v) => Ok(v),
+            Err(why) => {
+                tracing::warn!("verdict unusable ({why}); asking the model to repair it");
+                obs.event(Event::Warning(format!(
+                    "the verdict could not be read ({why}); asking the model to repair it"
+                )));
+                let second = stream_once(
+                    provider,
+                    self.repair_request(provider, settings, &answer, &why),
+                    started,
+                    |p| {
+                        if let Progress::Retrying(note) = p {
+                            obs.event(Event::Warning(note));
+                        }
+                    },
+                )
+                .await;
+                d.turns += 1;
+                d.usage.input_tokens += second.usage.input_tokens;
+                d.usage.output_tokens += second.usage.output_tokens;
+                let repaired = second.tool_inputs.last().cloned().unwrap_or(second.text);
+                if let Some(raw) = &mut d.raw {
+                    raw.push_str("\n\n--- repair ---\n");
+                    raw.push_str(&repaired);
+                }
+                match second.error {
+                    Some(e) => Err(EngineFailure::Llm(e)),
+                    None => interpret(&repaired, kb, &context).map_err(|e| {
+                        EngineFailure::Invalid(format!(
+                            "verdict still invalid after one repair: {e}"
+                        ))
+                    }),
+                }
+            }
+        };
+        d.cost_usd = settings.cost(d.usage);
+        d
+    }
+}
+
+/// Why the agent must stop calling tools now, if it must.
+fn spent(budget: &Budget, turn: u32, calls: usize, usage: Usage, cost: f64) -> Option<String> {
+    if turn >= budget.max_turns.max(1) {
+        Some(format!("{} model turns", budget.max_turns.max(1)))
+    } else if calls >= budget.max_tool_calls as usize {
+        Some(format!("{} tool calls", budget.max_tool_calls))
+    } else if usage.input_tokens + usage.output_tokens >= budget.max_tokens {
+        Some(format!("{} tokens", budget.max_tokens))
+    } else if cost >= budget.max_cost_usd {
+        Some(format!("${:.2}", budget.max_cost_usd))
+    } else {
+        None
+    }
+}
+
+/// The agentic investigation: the model calls tools (several per turn, run at once),
+/// reads their fenced results and calls more, until it answers or the budget is spent —
+/// then it is told to answer without tools.
+async fn agent_loop(
+    provider: &dyn Provider,
+    settings: &ModelSettings,
+    p: &Prompt,
+    toolbox: &Toolbox,
+    budget: Budget,
+    started: Instant,
+    obs: &mut dyn Observer,
+) -> Investigated {
+    let specs = toolbox.specs();
+    let mut messages = vec![Message::user(p.user.clone())];
+    let mut inv = Investigated {
+        answer: Streamed::default(),
+        transcript: String::new(),
+        usage: Usage::default(),
+        ttft_ms: None,
+        records: Vec::new(),
+        turns: 0,
+    };
+    loop {
+        inv.turns += 1;
+        let stop = spent(
+            &budget,
+            inv.turns,
+            inv.records.len(),
+            inv.usage,
+            settings.cost(inv.usage),
+        );
+        if let Some(why) = &stop {
+            obs.event(Event::Warning(format!(
+                "the investigation budget is spent ({why}); asking for the verdict"
+            )));
+            if let Some(last) = messages.last_mut() {
+                last.content.push_str(&format!(
+                    "\n\nThe investigation budget is spent ({why}). Call no more tools: give your reasoning and the verdict JSON now."
+                ));
+            }
+        }
+        let req = ChatRequest {
+            system: p.system.clone(),
+            messages: messages.clone(),
+            max_tokens: settings.max_tokens,
+            temperature: settings.temperature,
+            tools: specs.clone(),
+            tool_choice: stop
+                .as_ref()
+                .map(|_| crate::llm::client::NO_TOOLS.to_string()),
+            response_schema: None,
+        };
+        let s = stream_once(provider, req, started, |p| match p {
+            Progress::Text(t) => obs.event(Event::Text(t.to_string())),
+            Progress::Retrying(note) => obs.event(Event::Warning(note)),
+        })
+        .await;
+        inv.usage.input_tokens += s.usage.input_tokens;
+        inv.usage.output_tokens += s.usage.output_tokens;
+        if inv.ttft_ms.is_none() {
+            inv.ttft_ms = s.ttft_ms;
+        }
+        inv.transcript.push_str(&s.text);
+        if s.error.is_some() || s.tool_calls.is_empty() || stop.is_some() {
+            inv.answer = s;
+            return inv;
+        }
+        // Run this turn's calls at once; calls beyond the budget are answered, not run.
+        let room = (budget.max_tool_calls as usize).saturating_sub(inv.records.len());
+        for c in &s.tool_calls {
+            obs.event(Event::ToolCall {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                input: c.input_json.clone(),
+            });
+            inv.transcript.push_str(&format!(
+                "\n[tool call {} {} {}]\n",
+                c.id, c.name, c.input_json
+            ));
+        }
+        let turn = inv.turns;
+        let run = s
+            .tool_calls
+            .iter()
+            .take(room)
+            .map(|c| super::tools::run(toolbox, &c.id, &c.name, &c.input_json, turn));
+        let mut records = futures_util::future::join_all(run).await;
+        for c in s.tool_calls.iter().skip(room) {
+            records.push(ToolRecord {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                input: c.input_json.clone(),
+                output: format!(
+                    "not run: this alert's budget of {} tool calls is spent",
+                    budget.max_tool_calls
+                ),
+                is_error: true,
+                cached: true,
+                latency_ms: 0,
+                injection_flags: Vec::new(),
+                turn,
+            });
+        }
+        let mut results = Vec::new();
+        for r in &records {
+            obs.event(Event::ToolResult(Box::new(r.clone())));
+            results.push(ToolResult {
+                call_id: r.id.clone(),
+                content: super::tools::fenced(r, &p.delimiter),
+                is_error: r.is_error,
+            });
+        }
+        inv.records.extend(records);
+        messages.push(Message {
+            role: Role::Assistant,
+            tool_calls: s.tool_calls,
+            ..Message::user(s.text)
+        });
+        messages.push(Message {
+            tool_results: results,
+            ..Message::user(String::new())
+        });
+    }
+}
+
+#[derive(Default)]
 struct Streamed {
     text: String,
     tool_inputs: Vec<String>,
+    tool_calls: Vec<ToolCall>,
     usage: Usage,
     ttft_ms: Option<u64>,
     error: Option<LlmError>,
@@ -145,6 +438,7 @@ async fn stream_once(
     let mut s = Streamed {
         text: String::new(),
         tool_inputs: Vec::new(),
+        tool_calls: Vec::new(),
         usage: Usage::default(),
         ttft_ms: None,
         error: None,
@@ -173,7 +467,18 @@ async fn stream_once(
                 s.usage.input_tokens = s.usage.input_tokens.max(u.input_tokens);
                 s.usage.output_tokens = s.usage.output_tokens.max(u.output_tokens);
             }
-            StreamEvent::ToolUse { input_json, .. } => s.tool_inputs.push(input_json),
+            StreamEvent::ToolUse {
+                id,
+                name,
+                input_json,
+            } => {
+                s.tool_inputs.push(input_json.clone());
+                s.tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    input_json,
+                });
+            }
             StreamEvent::Done { .. } => break,
             StreamEvent::Error(e) => {
                 s.error = Some(e);
@@ -220,79 +525,52 @@ impl Engine for ModelEngine {
         obs: &'a mut dyn Observer,
     ) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
-            let DecideInput {
-                kb,
-                alert,
-                prepared,
-                started,
-            } = input;
-            let p = build_prompt(kb, alert, prepared);
-            let context: Vec<String> = prepared.hits.iter().map(|h| h.id.clone()).collect();
-            let first = stream_once(
-                self.provider.as_ref(),
-                self.triage_request(&p),
-                started,
-                |p| match p {
-                    Progress::Text(t) => obs.event(Event::Text(t.to_string())),
-                    Progress::Retrying(note) => obs.event(Event::Warning(note)),
-                },
-            )
-            .await;
-            let mut d = Decision {
-                verdict: Err(EngineFailure::Invalid(String::new())),
-                raw: Some(first.text.clone()),
-                usage: first.usage,
-                cost_usd: 0.0,
-                ttft_ms: first.ttft_ms,
-                prompt: Some(p),
+            let first = self
+                .decide_with(self.provider.as_ref(), &self.settings, &input, obs)
+                .await;
+            let Some(esc) = &self.escalate else {
+                return first;
             };
-            if let Some(e) = first.error {
-                d.cost_usd = self.settings.cost(d.usage);
-                d.verdict = Err(EngineFailure::Llm(e));
-                return d;
-            }
-            let answer = first
-                .tool_inputs
-                .last()
-                .cloned()
-                .unwrap_or_else(|| first.text.clone());
-            d.verdict = match interpret(&answer, kb, &context) {
-                Ok(v) => Ok(v),
-                Err(why) => {
-                    tracing::warn!("verdict unusable ({why}); asking the model to repair it");
-                    obs.event(Event::Warning(format!(
-                        "the verdict could not be read ({why}); asking the model to repair it"
-                    )));
-                    let second = stream_once(
-                        self.provider.as_ref(),
-                        self.repair_request(&answer, &why),
-                        started,
-                        |p| {
-                            if let Progress::Retrying(note) = p {
-                                obs.event(Event::Warning(note));
-                            }
-                        },
-                    )
-                    .await;
-                    d.usage.input_tokens += second.usage.input_tokens;
-                    d.usage.output_tokens += second.usage.output_tokens;
-                    let repaired = second.tool_inputs.last().cloned().unwrap_or(second.text);
-                    if let Some(raw) = &mut d.raw {
-                        raw.push_str("\n\n--- repair ---\n");
-                        raw.push_str(&repaired);
-                    }
-                    match second.error {
-                        Some(e) => Err(EngineFailure::Llm(e)),
-                        None => interpret(&repaired, kb, &context).map_err(|e| {
-                            EngineFailure::Invalid(format!(
-                                "verdict still invalid after one repair: {e}"
-                            ))
-                        }),
-                    }
+            let why = match &first.verdict {
+                Ok(v) if v.confidence < esc.below => {
+                    format!("confidence {:.2} is below {:.2}", v.confidence, esc.below)
                 }
+                Ok(v) if v.verdict >= Level::High => format!("the verdict is {}", v.verdict),
+                _ => return first,
             };
-            d.cost_usd = self.settings.cost(d.usage);
-            d
+            let (cheap, strong) = (self.provider.model(), esc.provider.model());
+            obs.event(Event::Warning(format!(
+                "escalating from {cheap} to {strong}: {why}"
+            )));
+            let mut second = self
+                .decide_with(esc.provider.as_ref(), &esc.settings, &input, obs)
+                .await;
+            second.usage.input_tokens += first.usage.input_tokens;
+            second.usage.output_tokens += first.usage.output_tokens;
+            second.cost_usd += first.cost_usd;
+            second.turns += first.turns;
+            let mut calls = first.tool_calls.clone();
+            calls.append(&mut second.tool_calls);
+            second.tool_calls = calls;
+            second.ttft_ms = first.ttft_ms;
+            second.model = Some(format!("{cheap} → {strong}"));
+            if let Err(e) = &second.verdict {
+                // The cheap model's verdict stands, said so.
+                let e = match e {
+                    EngineFailure::Llm(e) => e.to_string(),
+                    EngineFailure::Invalid(m) => m.clone(),
+                };
+                obs.event(Event::Warning(format!(
+                    "the escalation to {strong} failed ({e}); the verdict of {cheap} stands"
+                )));
+                second.verdict = first.verdict.map(|mut v| {
+                    v.warnings
+                        .push(format!("escalation to {strong} failed: {e}"));
+                    v
+                });
+                second.model = Some(cheap.to_string());
+            }
+            second
         })
     }
 
@@ -320,12 +598,27 @@ impl Engine for ModelEngine {
 
 /// The triage prompt for a prepared alert: the preview and the request are this text.
 pub fn build_prompt(kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Prompt {
+    build_prompt_for(kb, alert, p, false)
+}
+
+/// The prompt for pipeline mode (the findings in it) or agentic mode (the tools instead).
+pub fn build_prompt_for(
+    kb: &KnowledgeBase,
+    alert: &LoadedAlert,
+    p: &Prepared,
+    agentic: bool,
+) -> Prompt {
+    let findings = if agentic {
+        None
+    } else {
+        Some(p.enrichment.findings())
+    };
     prompt::build(
         &alert.alert,
         &p.hits,
         &kb.catalog,
         &p.similar,
-        &p.enrichment.findings(),
+        findings.as_deref(),
         &p.injection_flags,
         &p.delimiter,
     )

@@ -83,11 +83,11 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
             "{:+.1} rule \"{}\" matched `{}`",
             h.rule.weight, h.rule.name, h.matched
         ));
-        evidence.push(Evidence {
-            claim: format!("{} (`{}`)", h.rule.name, h.matched),
-            source: "alert_field".into(),
-            reference: field_containing(alert, &h.matched),
-        });
+        evidence.push(Evidence::new(
+            format!("{} (`{}`)", h.rule.name, h.matched),
+            "alert_field",
+            field_containing(alert, &h.matched),
+        ));
     }
 
     // Techniques the evidence supports citing: rule-named ones, then corroborated retrieved
@@ -147,14 +147,14 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         score += 1.0;
         factors
             .push("+1.0 the alert contains text that tries to instruct an AI triage tool".into());
-        evidence.push(Evidence {
-            claim: format!(
+        evidence.push(Evidence::new(
+            format!(
                 "prompt-injection-like content: {}",
                 input.injection_flags.join("; ")
             ),
-            source: "alert_field".into(),
-            reference: "alert text".into(),
-        });
+            "alert_field",
+            "alert text".into(),
+        ));
     }
 
     score += intel_factors(input.enrichment, &mut factors, &mut evidence);
@@ -187,22 +187,22 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         }
         level = p.level;
         score = p.score;
-        evidence.push(Evidence {
-            claim: format!(
+        evidence.push(Evidence::new(
+            format!(
                 "{} similar reviewed alert(s) judged {} by {} analyst(s); the closest (\"{}\") weighed {:.2}",
                 p.cases, p.best.analyst_verdict, p.agreeing_analysts, p.best.title, p.weight
             ),
-            source: "similar_case".into(),
-            reference: p.best.alert_key.clone(),
-        });
+            "similar_case",
+            p.best.alert_key.clone(),
+        ));
     }
 
     for m in &matched {
-        evidence.push(Evidence {
-            claim: format!("{} {}: {}", m.id, m.name, m.rationale),
-            source: "technique".into(),
-            reference: m.id.clone(),
-        });
+        evidence.push(Evidence::new(
+            format!("{} {}: {}", m.id, m.name, m.rationale),
+            "technique",
+            m.id.clone(),
+        ));
     }
 
     let mut reasoning = format!(
@@ -253,6 +253,7 @@ pub fn triage(input: &OfflineInput<'_>) -> Verdict {
         injection_flags: input.injection_flags.to_vec(),
         warnings: Vec::new(),
         engine: ENGINE.into(),
+        claims: None,
     }
 }
 
@@ -290,20 +291,20 @@ fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<E
                 .join("; ")
         ));
         for r in bad.iter().take(5) {
-            evidence.push(Evidence {
-                claim: describe(r),
-                source: "intel".into(),
-                reference: format!("{}: {}", r.source, r.indicator.value),
-            });
+            evidence.push(Evidence::new(
+                describe(r),
+                "intel",
+                format!("{}: {}", r.source, r.indicator.value),
+            ));
         }
     } else if let Some(r) = e.with_verdict(IntelVerdict::Suspicious).first() {
         score += 1.0;
         factors.push(format!("+1.0 intel lookup: {}", describe(r)));
-        evidence.push(Evidence {
-            claim: describe(r),
-            source: "intel".into(),
-            reference: format!("{}: {}", r.source, r.indicator.value),
-        });
+        evidence.push(Evidence::new(
+            describe(r),
+            "intel",
+            format!("{}: {}", r.source, r.indicator.value),
+        ));
     }
     let external: Vec<&crate::intel::Indicator> = e
         .indicators
@@ -343,11 +344,11 @@ fn intel_factors(e: &Enrichment, factors: &mut Vec<String>, evidence: &mut Vec<E
             "+1.0 IOC history lookup: {} was in “{}” ({}), which an analyst judged {v}",
             h.indicator, s.title, s.alert_key
         ));
-        evidence.push(Evidence {
-            claim: format!("{} was seen before in an alert judged {v}", h.indicator),
-            source: "ioc_history".into(),
-            reference: s.alert_key.clone(),
-        });
+        evidence.push(Evidence::new(
+            format!("{} was seen before in an alert judged {v}", h.indicator),
+            "ioc_history",
+            s.alert_key.clone(),
+        ));
     }
     score
 }

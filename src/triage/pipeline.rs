@@ -16,13 +16,15 @@ use crate::store::{StorePool, new_id};
 
 use super::chat::{self, ChatTurn};
 use super::engine::{
-    ChatAnswer, DecideInput, Engine, EngineError, EngineFailure, Prepared, TriageOutcome,
-    TriageParams, prepare, prompt_hash, record,
+    ChatAnswer, DecideInput, Engine, EngineError, EngineFailure, Prepared, TriageMode,
+    TriageOutcome, TriageParams, prepare, prompt_hash, record,
 };
 use super::events::{Event, Observer};
+use super::evidence::{Sources, check as check_evidence};
 use super::injection;
 use super::prompt::Prompt;
 use super::provenance::Provenance;
+use super::tools::Toolbox;
 use super::verdict::Verdict;
 
 /// Everything a run needs, shared by all runs of a front end.
@@ -45,6 +47,8 @@ pub struct Request {
     /// The fence delimiter picked when the alert was prepared for the analyst (so a preview
     /// shows the very text that is sent); a fresh random one when `None`.
     pub delimiter: Option<String>,
+    /// Pipeline or agentic for this run (default: the pipeline's).
+    pub mode: Option<TriageMode>,
 }
 
 impl Request {
@@ -53,6 +57,7 @@ impl Request {
             alert,
             top_k: None,
             delimiter: None,
+            mode: None,
         }
     }
 }
@@ -113,6 +118,7 @@ impl Pipeline {
     fn params_for(&self, req: &Request) -> TriageParams {
         TriageParams {
             top_k: req.top_k.unwrap_or(self.params.top_k),
+            mode: req.mode.unwrap_or(self.params.mode),
             ..self.params
         }
     }
@@ -171,8 +177,20 @@ impl Pipeline {
                 model.clone(),
                 guard.dropped.clone(),
             );
+            let uses_model = model.is_some();
             blocking(move || {
                 let mut store = stores.get()?;
+                let cap = params.budget.daily_cost_usd;
+                if uses_model && cap > 0.0 {
+                    let spent = store.cost_today()?;
+                    if spent >= cap {
+                        return Err(EngineError::BudgetSpent(format!(
+                            "the daily cost cap of ${cap:.2} is reached (${spent:.2} spent today, UTC); \
+                             model triage resumes tomorrow or with a higher [triage] daily_cost_usd — \
+                             the offline engine still works"
+                        )));
+                    }
+                }
                 let p = prepare(&kb, &mut store, &alert, &params, req.delimiter)?;
                 store.start_triage(&id, p.alert_row, engine_name, model.as_deref())?;
                 if dropped.load(Ordering::SeqCst) {
@@ -195,9 +213,10 @@ impl Pipeline {
             model: model.clone(),
         });
         obs.event(Event::Retrieved(prepared.hits.clone()));
-        // Remote intel on the alert's indicators, all providers at once; the engine sees the
-        // answers with the local findings.
-        if let Some(intel) = &self.intel {
+        // Pipeline mode: remote intel on the alert's indicators, all providers at once; the
+        // engine sees the answers with the local findings. In agentic mode the model asks.
+        let agentic = params.mode == TriageMode::Agentic && model.is_some();
+        if !agentic && let Some(intel) = &self.intel {
             let lookups = intel.investigate(&prepared.enrichment.indicators).await;
             for l in &lookups {
                 obs.event(Event::Warning(format!("intel lookup {}", l.line())));
@@ -205,6 +224,14 @@ impl Pipeline {
             prepared.enrichment.remote = lookups;
         }
 
+        let toolbox = Toolbox {
+            kb: self.kb.clone(),
+            stores: self.stores.clone(),
+            intel: self.intel.clone(),
+            alert: req.alert.clone(),
+            similar: prepared.similar.clone(),
+            search: params.search,
+        };
         let decision = self
             .engine
             .decide(
@@ -213,6 +240,9 @@ impl Pipeline {
                     alert: &req.alert,
                     prepared: &prepared,
                     started,
+                    mode: params.mode,
+                    tools: Some(&toolbox),
+                    budget: params.budget,
                 },
                 obs,
             )
@@ -233,10 +263,46 @@ impl Pipeline {
         };
         provenance.latency_ms = started.elapsed().as_millis() as u64;
         provenance.investigation = prepared.enrichment.findings();
+        provenance.mode = decision.mode.as_str().into();
+        provenance.turns = decision.turns;
+        match decision.model.as_deref().map(|m| (m, m.split_once(" → "))) {
+            Some((_, Some((from, to)))) => {
+                provenance.escalated_from = Some(from.to_string());
+                provenance.model = Some(to.to_string());
+            }
+            Some((m, None)) => provenance.model = Some(m.to_string()),
+            None => {}
+        }
+        // The evidence check: a model's quotes against the alert, the pipeline's numbered
+        // findings and the recorded tool outputs.
+        let mut verdict_checked = decision.verdict;
+        if model.is_some()
+            && let Ok(v) = &mut verdict_checked
+        {
+            let mut sources = Sources::new(&req.alert);
+            if decision.mode == TriageMode::Pipeline {
+                sources.add_findings(&provenance.investigation);
+            }
+            for r in &decision.tool_calls {
+                sources.add(&r.id, &r.output);
+            }
+            for r in super::tools::lookup_records(&prepared.enrichment) {
+                sources.add(&r.id, &r.output);
+            }
+            let c = check_evidence(v, &sources);
+            provenance.claims = Some(c);
+            if c.total > 0 {
+                obs.event(Event::Warning(format!("evidence check: {}", c.line())));
+            }
+        }
+        // Pipeline lookups are recorded like tool calls, with the provider's raw answer.
+        let mut records = super::tools::lookup_records(&prepared.enrichment);
+        records.extend(decision.tool_calls);
+        provenance.tool_calls = records;
         for d in &provenance.degraded {
             obs.event(Event::Warning(d.clone()));
         }
-        let verdict = decision.verdict.map(|mut v| {
+        let verdict = verdict_checked.map(|mut v| {
             v.triage_id = triage_id.clone();
             v.engine = engine_name.into();
             v.injection_flags = prepared.injection_flags.clone();

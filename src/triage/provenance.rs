@@ -57,6 +57,21 @@ pub struct Provenance {
     /// its outcome, latency or cache age).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub investigation: Vec<String>,
+    /// `pipeline` or `agentic`.
+    #[serde(default)]
+    pub mode: String,
+    /// Every tool the model called: arguments, output (as sent back), timing, cached or live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<super::tools::ToolRecord>,
+    /// Model requests made for this verdict (tool turns, the answer, a repair).
+    #[serde(default)]
+    pub turns: u32,
+    /// The evidence check of the model's claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<super::verdict::ClaimCheck>,
+    /// The cheaper model that ran first when a tiered run escalated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_from: Option<String>,
 }
 
 pub fn sha256_hex(parts: &[&str]) -> String {

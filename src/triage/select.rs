@@ -13,7 +13,7 @@ use crate::llm::retry::RetryPolicy;
 use crate::llm::{ModelSettings, Provider};
 
 use super::engine::{Engine, OfflineEngine};
-use super::model::ModelEngine;
+use super::model::{Escalate, ModelEngine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
@@ -77,44 +77,54 @@ pub fn select(
         .as_ref()
         .map(|k| k.0.clone())
         .filter(|k| !k.is_empty());
-    let provider: Arc<dyn Provider> = match (choice, key) {
+    let provider_for =
+        |model: &str| -> Result<Arc<dyn Provider>, SelectError> {
+            Ok(match (choice, key.as_deref()) {
+                (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => Arc::new(
+                    Anthropic::new(&llm.anthropic.base_url, key, model, http()?, opts),
+                ),
+                _ => {
+                    let key = llm
+                        .openai
+                        .api_key
+                        .as_ref()
+                        .map(|k| k.0.as_str())
+                        .filter(|k| !k.is_empty());
+                    Arc::new(OpenAi::new(&llm.openai.base_url, key, model, http()?, opts))
+                }
+            })
+        };
+    let model = match (choice, &key) {
         (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => {
             return Ok(Arc::new(OfflineEngine));
         }
-        (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => Arc::new(Anthropic::new(
-            &llm.anthropic.base_url,
-            &key,
-            &llm.anthropic.model,
-            http()?,
-            opts,
-        )),
         (EngineChoice::Anthropic, None) => return Err(SelectError::NoKey),
-        (EngineChoice::Openai, _) => {
-            let key = llm
-                .openai
-                .api_key
-                .as_ref()
-                .map(|k| k.0.as_str())
-                .filter(|k| !k.is_empty());
-            Arc::new(OpenAi::new(
-                &llm.openai.base_url,
-                key,
-                &llm.openai.model,
-                http()?,
-                opts,
-            ))
-        }
+        (EngineChoice::Openai, _) => &llm.openai.model,
+        _ => &llm.anthropic.model,
     };
-    let price = llm.price(provider.model());
     let json_schema = choice == EngineChoice::Openai && llm.openai.json_schema;
-    Ok(Arc::new(ModelEngine::new(
-        provider,
+    let settings = |model: &str| {
+        let price = llm.price(model);
         ModelSettings {
             max_tokens: llm.max_tokens,
             temperature: llm.temperature,
             input_per_mtok: price.input,
             output_per_mtok: price.output,
             json_schema,
-        },
-    )))
+        }
+    };
+    let mut engine = ModelEngine::new(provider_for(model)?, settings(model));
+    if let Some(strong) = llm
+        .escalate_model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && m != model)
+    {
+        engine = engine.with_escalation(Escalate {
+            provider: provider_for(strong)?,
+            settings: settings(strong),
+            below: llm.escalate_below,
+        });
+    }
+    Ok(Arc::new(engine))
 }

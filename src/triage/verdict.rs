@@ -97,11 +97,51 @@ pub struct InvestigationQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub claim: String,
-    /// Where it comes from: `alert_field`, `technique`, `tool_result`, `similar_case`.
+    /// Where it comes from: a tool call id (`toolu_…`, an OpenAI call id), a pipeline lookup
+    /// (`lookup_2`), `alert:<field path>`; the offline engine also writes `alert_field`,
+    /// `technique`, `intel`, `ioc_history`, `similar_case`.
     pub source: String,
     /// The field path, technique id or case that backs the claim.
     #[serde(default)]
     pub reference: String,
+    /// Text copied from the source, checked against what the source recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub quote: String,
+    /// The evidence check: the quote was found in its source (`true`), or not (`false`);
+    /// `None` when it was not checked (the offline engine writes its evidence from the data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Why the check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+impl Evidence {
+    /// Evidence written by code from the data it names (not checked).
+    pub fn new(claim: String, source: &str, reference: String) -> Evidence {
+        Evidence {
+            claim,
+            source: source.into(),
+            reference,
+            quote: String::new(),
+            verified: None,
+            check: None,
+        }
+    }
+}
+
+/// How many of a verdict's claims the evidence check found in their sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClaimCheck {
+    pub verified: usize,
+    pub total: usize,
+}
+
+impl ClaimCheck {
+    /// `3 of 4 claims verified`.
+    pub fn line(&self) -> String {
+        format!("{} of {} claims verified", self.verified, self.total)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
@@ -140,6 +180,9 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     #[serde(default)]
     pub engine: String,
+    /// The evidence check of a model's claims (`None` for the offline engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ClaimCheck>,
 }
 
 /// Checks a verdict (already coerced to the schema) against the catalog: revoked ids

@@ -54,6 +54,8 @@ pub enum Action {
     Help,
     Stats,
     TechniqueDetail,
+    /// Where the selected alert's indicators were seen before.
+    IndicatorHistory,
     Preview,
     Export,
     Filter,
@@ -157,6 +159,11 @@ pub enum Action {
     StatsLoaded(Box<Accuracy>),
     StatsFailed(String),
     DetailLoaded(Box<TechniqueDetail>),
+    /// The indicator history of an alert, read fresh from the store.
+    IocHistoryLoaded {
+        item: ItemId,
+        history: Vec<crate::intel::enrich::History>,
+    },
     PreviewLoaded {
         item: ItemId,
         preview: Box<PreviewDoc>,

@@ -12,7 +12,6 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::search::KbSlot;
-use crate::triage::TriageParams;
 use crate::triage::intake::Intake;
 use crate::triage::select::{EngineChoice, select};
 
@@ -84,10 +83,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     };
     let label = engine.label();
     let cfg = WorkerConfig {
-        params: TriageParams {
-            search: opts.config.search_params(),
-            ..TriageParams::default()
-        },
+        params: opts.config.triage_params(),
         concurrency: opts.config.tui.concurrency,
         export_dir: opts
             .config

@@ -49,6 +49,10 @@ pub enum Effect {
     LoadDetail {
         id: String,
     },
+    LoadIocHistory {
+        item: ItemId,
+        alert: Arc<LoadedAlert>,
+    },
     Preview {
         item: ItemId,
         alert: Arc<LoadedAlert>,

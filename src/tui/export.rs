@@ -82,13 +82,47 @@ pub fn markdown(item: &Item) -> String {
                     )
                 }),
             );
+            if let Some(c) = &v.claims {
+                let _ = writeln!(m, "Evidence check: {}.\n", c.line());
+            }
             section(
                 &mut m,
                 "Evidence",
-                v.evidence
-                    .iter()
-                    .map(|e| format!("{} [{}: {}]", e.claim, e.source, e.reference)),
+                v.evidence.iter().map(|e| {
+                    let mark = match e.verified {
+                        Some(true) => "✓ ",
+                        Some(false) => "✗ UNVERIFIED ",
+                        None => "",
+                    };
+                    let quote = if e.quote.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" “{}”", e.quote)
+                    };
+                    let source = if e.reference.is_empty() {
+                        e.source.clone()
+                    } else {
+                        format!("{}: {}", e.source, e.reference)
+                    };
+                    format!("{mark}{} [{source}]{quote}", e.claim)
+                }),
             );
+            if let Some(p) = &item.provenance {
+                section(
+                    &mut m,
+                    "Tool calls",
+                    p.tool_calls.iter().map(|r| {
+                        format!(
+                            "`{}` {} ({}, {} ms){}",
+                            r.id,
+                            r.call_line(),
+                            if r.cached { "cached" } else { "live" },
+                            r.latency_ms,
+                            if r.is_error { " — failed" } else { "" }
+                        )
+                    }),
+                );
+            }
             section(
                 &mut m,
                 "Recommended actions",

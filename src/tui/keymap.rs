@@ -309,6 +309,13 @@ fn defaults() -> Vec<Row> {
             Action::TechniqueDetail,
         ),
         (
+            "indicator_history",
+            Normal,
+            &["h"],
+            "indicator history: earlier alerts",
+            Action::IndicatorHistory,
+        ),
+        (
             "export",
             Normal,
             &["e"],

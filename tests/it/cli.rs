@@ -267,6 +267,40 @@ fn triage_feedback_history_accuracy() {
     assert!(v["verdict"] == "HIGH" || v["verdict"] == "CRITICAL", "{v}");
     let id = v["triage_id"].as_str().expect("triage id").to_string();
 
+    // `--mode agentic` needs a model: the offline engine says so and runs the pipeline.
+    let o = soc(
+        dir.path(),
+        &[
+            "triage",
+            "--mode",
+            "agentic",
+            "--engine",
+            "offline",
+            alert.to_str().expect("p"),
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("agentic mode needs a model"), "{err}");
+    assert!(out.contains("feedback: soc-copilot feedback"), "{out}");
+    let bad = dir.path().join("bad-mode.toml");
+    std::fs::write(&bad, "[triage]\nmode = \"smart\"\n").expect("write");
+    let o = soc(
+        dir.path(),
+        &[
+            "--config",
+            bad.to_str().expect("p"),
+            "triage",
+            alert.to_str().expect("p"),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("[triage] mode") && err.contains("bad-mode.toml"),
+        "{err}"
+    );
+
     let o = soc(
         dir.path(),
         &[

@@ -32,7 +32,7 @@ use soc_copilot::tui::{Action, Console, Effect};
 use tokio::sync::mpsc;
 
 use crate::common::{fixture_bundle, ingest_into, repo};
-use crate::support::llm::{LlmServer, Reply, anthropic_stream};
+use crate::support::llm::{LlmServer, Reply, anthropic_stream, anthropic_tool_calls};
 
 fn queue() -> Vec<LoadedItem> {
     LoadedItem::fresh(load_paths(&[repo().join("data/queue")]).alerts)
@@ -64,9 +64,13 @@ fn outcome() -> TriageOutcome {
             purpose: "process lineage".into(),
         }],
         evidence: vec![Evidence {
-            claim: "Parent process is WINWORD.EXE".into(),
-            source: "alert_field".into(),
-            reference: "raw_log.event.ParentImage".into(),
+            quote: "WINWORD.EXE".into(),
+            verified: Some(true),
+            ..Evidence::new(
+                "Parent process is WINWORD.EXE".into(),
+                "alert:raw_log.event.ParentImage",
+                String::new(),
+            )
         }],
         escalation: Escalation {
             recommended: true,
@@ -75,6 +79,10 @@ fn outcome() -> TriageOutcome {
         injection_flags: vec![],
         warnings: vec!["T1086 is revoked; mapped to T1059.001".into()],
         engine: "anthropic".into(),
+        claims: Some(soc_copilot::triage::verdict::ClaimCheck {
+            verified: 1,
+            total: 1,
+        }),
     };
     TriageOutcome {
         triage_id: "3f1c".into(),
@@ -602,6 +610,14 @@ async fn claude_console(
     dir: &std::path::Path,
     server: &LlmServer,
 ) -> (Console, Workers, mpsc::Receiver<Action>) {
+    claude_console_with(dir, server, TriageParams::default()).await
+}
+
+async fn claude_console_with(
+    dir: &std::path::Path,
+    server: &LlmServer,
+    params: TriageParams,
+) -> (Console, Workers, mpsc::Receiver<Action>) {
     let provider = Anthropic::new(
         &server.base_url(),
         "sk-ant-secret",
@@ -612,6 +628,7 @@ async fn claude_console(
     let mut cfg = w_config(dir);
     cfg.config.paths.model_dir = Some(PathBuf::from("/nonexistent"));
     cfg.engine = Arc::new(ModelEngine::new(Arc::new(provider), settings()));
+    cfg.params = params;
     let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
     let mut c = Console::new(
@@ -1282,4 +1299,110 @@ fn the_intel_tab_lists_each_lookup_of_the_investigation() {
         s.contains("intel lookup abuseipdb ip 185.220.101.47:"),
         "{s}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agentic_tool_calls_appear_live_and_in_the_intel_tab_and_h_shows_indicator_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_into(&fixture_bundle(), dir.path(), Err("BM25 only".into()));
+    let answer = serde_json::json!({"verdict": "HIGH", "confidence": 0.8, "reasoning": "r",
+        "evidence": [
+            {"claim": "nothing related", "source": "toolu_R", "quote": "no stored alert shares"},
+            {"claim": "made up", "source": "toolu_R", "quote": "twelve hosts beaconed"}]});
+    let server = LlmServer::start(vec![
+        Reply::sse(&anthropic_tool_calls(
+            "Checking related alerts.",
+            &[("toolu_R", "related_alerts", r#"{"hours": 6}"#)],
+            4,
+        )),
+        Reply::sse(&anthropic_stream(
+            &["Done.\n```json\n", &answer.to_string(), "\n```"],
+            900,
+            100,
+        )),
+    ])
+    .await;
+    let params = TriageParams {
+        mode: soc_copilot::triage::engine::TriageMode::Agentic,
+        ..TriageParams::default()
+    };
+    let (mut c, mut w, mut rx) = claude_console_with(dir.path(), &server, params).await;
+    perform(
+        &mut c,
+        &mut w,
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+    );
+    pump(&mut c, &mut w, &mut rx, "the verdict", |s| {
+        s.items[0].verdict.is_some() || s.items[0].failure.is_some()
+    })
+    .await;
+    let it = &c.state.items[0];
+    assert_eq!(it.failure, None);
+    let text = &it.reasoning.text;
+    assert!(
+        text.contains("[tool → related_alerts {\"hours\": 6}]"),
+        "{text}"
+    );
+    assert!(text.contains("[✓ related_alerts · cached ·"), "{text}");
+    let s = screen(&c, 160, 45);
+    assert!(s.contains("1 of 2 claims verified"), "{s}");
+    while c.state.tab != soc_copilot::tui::state::Tab::Intel {
+        c.dispatch(Action::NextTab);
+    }
+    let s = screen(&c, 160, 45);
+    assert!(s.contains("Tool calls: 1 by the model in 2 turn(s)"), "{s}");
+    assert!(s.contains("no stored alert shares a host"), "{s}");
+    while c.state.tab != soc_copilot::tui::state::Tab::Evidence {
+        c.dispatch(Action::NextTab);
+    }
+    let s = screen(&c, 160, 45);
+    assert!(s.contains("✗ unverified: made up"), "{s}");
+
+    // `h`: the history of the alert's indicators, read fresh from the store.
+    perform(&mut c, &mut w, key('h'));
+    pump(&mut c, &mut w, &mut rx, "the indicator history", |s| {
+        s.overlay == soc_copilot::tui::state::Overlay::History
+    })
+    .await;
+    let s = screen(&c, 120, 30);
+    assert!(s.contains("Indicator history"), "{s}");
+}
+
+#[test]
+fn seen_before_badges_and_the_history_popup_name_each_earlier_alert() {
+    use soc_copilot::intel::enrich::History;
+    use soc_copilot::intel::{Indicator, Kind};
+    use soc_copilot::store::iocs::Sighting;
+    let mut c = worked();
+    let sighting = |key: &str, verdict: &str| Sighting {
+        alert_key: key.into(),
+        title: "Beacon to Tor exit".into(),
+        host: Some("FIN-WS-007".into()),
+        seen_at: "2026-11-29T08:15:00.000Z".into(),
+        verdict: Some(verdict.into()),
+        thumbs: Some("up".into()),
+        analyst_verdict: None,
+    };
+    c.dispatch(Action::IocHistoryLoaded {
+        item: 0,
+        history: vec![History {
+            indicator: Indicator::new(Kind::Ip, "185.220.101.47"),
+            sightings: vec![sighting("prev-1", "HIGH"), sighting("prev-2", "LOW")],
+        }],
+    });
+    let s = screen(&c, 160, 45);
+    assert!(
+        s.contains("↺2 "),
+        "two earlier alerts share an indicator: {s}"
+    );
+    c.key(key('h'));
+    assert_eq!(c.state.overlay, soc_copilot::tui::state::Overlay::History);
+    let s = screen(&c, 160, 45);
+    assert!(s.contains("ip 185.220.101.47 — 2 earlier alert(s)"), "{s}");
+    assert!(
+        s.contains("prev-1") && s.contains("tool HIGH · feedback up"),
+        "{s}"
+    );
+    c.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(c.state.overlay, soc_copilot::tui::state::Overlay::None);
 }

@@ -781,5 +781,25 @@ mod remote {
             "recorded with the triage: {:#?}",
             out.provenance.investigation
         );
+        // Each remote lookup is recorded with the provider's raw answer, under the id the
+        // prompt gives its line.
+        let abuse = out
+            .provenance
+            .tool_calls
+            .iter()
+            .find(|r| r.name == "intel_lookup:abuseipdb")
+            .expect("abuseipdb recorded");
+        assert!(
+            abuse.output.contains("abuseConfidenceScore"),
+            "{}",
+            abuse.output
+        );
+        let line = out
+            .provenance
+            .investigation
+            .iter()
+            .position(|l| l.starts_with("intel lookup abuseipdb"))
+            .expect("line");
+        assert_eq!(abuse.id, format!("lookup_{}", line + 1));
     }
 }

@@ -7,7 +7,7 @@ use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
 use soc_copilot::llm::openai::OpenAi;
 use soc_copilot::llm::retry::RetryPolicy;
-use soc_copilot::llm::{ChatRequest, LlmError, Message, Provider, Role, StreamEvent, collect};
+use soc_copilot::llm::{ChatRequest, LlmError, Message, Provider, StreamEvent, collect};
 
 use crate::support::llm::{LlmServer, Reply, anthropic_error, anthropic_stream, openai_stream};
 
@@ -37,10 +37,7 @@ fn anthropic(server: &LlmServer) -> Anthropic {
 fn request() -> ChatRequest {
     ChatRequest {
         system: "You are a SOC analyst.".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "Triage this.".into(),
-        }],
+        messages: vec![Message::user("Triage this.")],
         max_tokens: 512,
         temperature: 0.2,
         ..ChatRequest::default()

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent;
 mod alerts;
 mod cli;
 mod common;

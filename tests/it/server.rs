@@ -575,6 +575,75 @@ async fn streaming_sends_techniques_reasoning_then_the_verdict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_on_post_triage_runs_the_agent_and_streams_tool_events() {
+    let verdict = json!({"verdict": "HIGH", "confidence": 0.8, "reasoning": "r",
+        "evidence": [{"claim": "T1059.001 is PowerShell", "source": "toolu_T", "quote": "T1059.001 PowerShell"}]})
+    .to_string();
+    let llm = LlmServer::start(vec![
+        Reply::sse(&crate::support::llm::anthropic_tool_calls(
+            "",
+            &[("toolu_T", "attack_technique", r#"{"id":"T1059.001"}"#)],
+            6,
+        )),
+        Reply::sse(&anthropic_stream(
+            &["ok\n```json\n", &verdict, "\n```"],
+            100,
+            40,
+        )),
+    ])
+    .await;
+    let api = start(Opts {
+        engine: claude(&llm),
+        ..Opts::default()
+    })
+    .await;
+    let mut body = alert();
+    body["mode"] = json!("bogus");
+    let (status, v) = api.post("/triage", body.clone()).await;
+    assert_eq!(status, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mode must be"),
+        "{v}"
+    );
+    body["mode"] = json!("agentic");
+    let r = api
+        .http
+        .post(format!("{}/triage?stream=true", api.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    let text = r.text().await.expect("body");
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    let call = events
+        .iter()
+        .position(|e| *e == "tool_call")
+        .expect("tool_call event");
+    let result = events
+        .iter()
+        .position(|e| *e == "tool_result")
+        .expect("tool_result event");
+    assert!(call < result && result < events.len() - 1, "{events:?}");
+    assert!(text.contains("\"name\":\"attack_technique\""), "{text}");
+    let verdict_line = text
+        .lines()
+        .skip_while(|l| *l != "event: verdict")
+        .nth(1)
+        .expect("data");
+    let v: Value =
+        serde_json::from_str(verdict_line.strip_prefix("data: ").expect("data")).expect("json");
+    assert_eq!(v["provenance"]["mode"], "agentic");
+    assert_eq!(v["claims"]["verified"], 1, "{v}");
+    assert_eq!(v["provenance"]["tool_calls"][0]["id"], "toolu_T");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_payloads_from_splunk_and_elastic_are_queued() {
     let mut api = start(Opts::default()).await;
     let splunk =

@@ -303,3 +303,91 @@ pub fn openai_stream(parts: &[&str], prompt_tokens: u64, completion_tokens: u64)
     s.push_str("data: [DONE]\n\n");
     s
 }
+
+/// An Anthropic turn that says `text`, then calls tools — several `tool_use` blocks in one
+/// message, each input streamed as `input_json_delta` pieces cut at `split` bytes — and
+/// stops with `stop_reason: tool_use`.
+pub fn anthropic_tool_calls(text: &str, calls: &[(&str, &str, &str)], split: usize) -> String {
+    let mut s = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_t\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":900,\"output_tokens\":1}}}\n\n",
+    );
+    let mut index = 0;
+    if !text.is_empty() {
+        let t = serde_json::to_string(text).expect("json");
+        s.push_str(&format!(
+            "event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\n\
+             event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":{t}}}}}\n\n\
+             event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":0}}\n\n"
+        ));
+        index = 1;
+    }
+    for (id, name, input) in calls {
+        s.push_str(&format!(
+            "event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":{index},\"content_block\":{{\"type\":\"tool_use\",\"id\":{id:?},\"name\":{name:?},\"input\":{{}}}}}}\n\n"
+        ));
+        let bytes = input.as_bytes();
+        for piece in bytes.chunks(split.max(1)) {
+            let partial = serde_json::to_string(&String::from_utf8_lossy(piece)).expect("json");
+            s.push_str(&format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{partial}}}}}\n\n"
+            ));
+        }
+        s.push_str(&format!(
+            "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"
+        ));
+        index += 1;
+    }
+    s.push_str(
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":120}}\n\n\
+         event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    s
+}
+
+/// An OpenAI chat-completions turn that calls tools: `tool_calls` deltas (the id and name
+/// first, the arguments in `split`-byte pieces), `finish_reason: tool_calls`, usage, `[DONE]`.
+pub fn openai_tool_calls(calls: &[(&str, &str, &str)], split: usize) -> String {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        serde_json::json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "model": "llama3.1",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut s = format!(
+        "data: {}\n\n",
+        chunk(
+            serde_json::json!({"role": "assistant", "content": null}),
+            None
+        )
+    );
+    for (i, (id, name, args)) in calls.iter().enumerate() {
+        s.push_str(&format!(
+            "data: {}\n\n",
+            chunk(
+                serde_json::json!({"tool_calls": [{"index": i, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                None
+            )
+        ));
+        for piece in args.as_bytes().chunks(split.max(1)) {
+            s.push_str(&format!(
+                "data: {}\n\n",
+                chunk(
+                    serde_json::json!({"tool_calls": [{"index": i,
+                        "function": {"arguments": String::from_utf8_lossy(piece)}}]}),
+                    None
+                )
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "data: {}\n\n",
+        chunk(serde_json::json!({}), Some("tool_calls"))
+    ));
+    s.push_str(&format!(
+        "data: {}\n\n",
+        serde_json::json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "choices": [],
+            "usage": {"prompt_tokens": 700, "completion_tokens": 40, "total_tokens": 740}})
+    ));
+    s.push_str("data: [DONE]\n\n");
+    s
+}

@@ -40,6 +40,11 @@ pub struct TriageRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 50)]
     pub top_k: Option<u64>,
+    /// `pipeline` (every indicator looked up, then one model call) or `agentic` (the model
+    /// calls the tools it chooses). Default: the server's `[triage] mode`.
+    #[serde(default)]
+    #[schema(example = "agentic")]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,6 +76,15 @@ impl TriageResponse {
 }
 
 fn to_request(req: TriageRequest) -> Result<Request, ApiError> {
+    let mode = match req.mode.as_deref() {
+        None => None,
+        Some(m) => Some(crate::triage::engine::TriageMode::parse(m).ok_or_else(|| {
+            ApiError::field(
+                "mode",
+                format!("mode must be \"pipeline\" or \"agentic\", got {m:?}"),
+            )
+        })?),
+    };
     let top_k = match req.top_k {
         None => 8,
         Some(k @ 1..=50) => k as usize,
@@ -116,6 +130,7 @@ fn to_request(req: TriageRequest) -> Result<Request, ApiError> {
         }),
         top_k: Some(top_k),
         delimiter: None,
+        mode,
     })
 }
 
@@ -135,6 +150,13 @@ async fn run(
 }
 
 fn engine_error(e: EngineError) -> ApiError {
+    if let EngineError::BudgetSpent(why) = &e {
+        return ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "budget_spent",
+            why.clone(),
+        );
+    }
     if e.is_engine_failure() {
         ApiError::new(
             axum::http::StatusCode::BAD_GATEWAY,
@@ -183,6 +205,11 @@ fn sse_event(e: RunEvent, alert_id: &str) -> Option<Event> {
         RunEvent::Retrieved(hits) => techniques_event(&hits),
         RunEvent::Text(text) => json_event("reasoning", &serde_json::json!({ "text": text })),
         RunEvent::Warning(w) => json_event("warning", &serde_json::json!({ "message": w })),
+        RunEvent::ToolCall { id, name, input } => json_event(
+            "tool_call",
+            &serde_json::json!({ "id": id, "name": name, "input": input }),
+        ),
+        RunEvent::ToolResult(r) => json_event("tool_result", &r),
         RunEvent::Verdict(o) => json_event("verdict", &TriageResponse::new(*o, alert_id.into())),
         // The API error body (code and message), as JSON.
         RunEvent::Error(body) => Event::default().event("error").data(body),
@@ -218,12 +245,14 @@ pub async fn triage(
             if !m.is_empty()
                 && !m.contains_key("alert_text")
                 && !m.contains_key("alert")
-                && !m.contains_key("top_k") =>
+                && !m.contains_key("top_k")
+                && !m.contains_key("mode") =>
         {
             TriageRequest {
                 alert_text: None,
                 alert: Some(value),
                 top_k: None,
+                mode: None,
             }
         }
         serde_json::Value::Object(_) => from_value(value, "the body is not a triage request")?,

@@ -236,23 +236,27 @@ pub(super) fn evidence(v: Option<&Value>, w: &mut Warnings) -> Vec<Evidence> {
     const F: &str = "evidence";
     let mut out = Vec::new();
     for item in list(v, F, w) {
-        let (claim, source, reference) = match item {
+        let (claim, source, reference, quote) = match item {
             Value::String(s) => {
                 w.add(F, "given as strings");
-                (Some(s.trim().to_string()), None, None)
+                (Some(s.trim().to_string()), None, None, None)
             }
             Value::Object(o) => (
                 text_of(o, &["claim", "text", "finding"]),
-                text_of(o, &["source"]),
+                text_of(o, &["source", "tool_call_id", "tool_use_id"]),
                 text_of(o, &["reference", "field", "ref"]),
+                text_of(o, &["quote", "excerpt"]),
             ),
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
         match claim.filter(|c| !c.is_empty()) {
             Some(claim) => out.push(Evidence {
-                claim,
-                source: source.unwrap_or_else(|| "model".to_string()),
-                reference: reference.unwrap_or_default(),
+                quote: quote.unwrap_or_default(),
+                ..Evidence::new(
+                    claim,
+                    source.as_deref().unwrap_or("model"),
+                    reference.unwrap_or_default(),
+                )
             }),
             None => w.add(F, format_args!("dropped {} (no claim)", short(item))),
         }

@@ -158,6 +158,7 @@ pub fn coerce(value: Value) -> Result<Coerced, CoerceError> {
             injection_flags: Vec::new(),
             warnings: Vec::new(),
             engine: String::new(),
+            claims: None,
         },
         warnings: w.0,
     })

@@ -161,6 +161,8 @@ pub struct History {
     pub chat: Vec<ChatMessage>,
     /// The latest run failed (its id is `triage_id`; `verdict` is then empty).
     pub failure: Option<Failure>,
+    /// Where the alert's indicators were seen before.
+    pub seen_before: Vec<crate::intel::enrich::History>,
 }
 
 /// An alert as a worker hands it to the console.
@@ -209,6 +211,8 @@ pub struct Item {
     /// The random delimiter that fences this alert in prompts, picked once when the alert
     /// enters the queue: the preview (`p`) and the request sent show the same text.
     pub fence: String,
+    /// Where the alert's indicators were seen before (the queue's badge, `h`'s popup).
+    pub seen_before: Vec<crate::intel::enrich::History>,
 }
 
 impl Item {
@@ -254,6 +258,7 @@ impl Item {
                 .collect(),
             chat_run: None,
             haystack,
+            seen_before: h.seen_before,
         };
         if let (Some(v), Some(p)) = (h.verdict, h.provenance) {
             item.set_result(v, p);

@@ -43,6 +43,8 @@ pub enum Overlay {
     Stats,
     Detail,
     Preview,
+    /// Where the selected alert's indicators were seen before.
+    History,
     ConfirmQuit,
     PickReason,
     PickVerdict,
@@ -231,7 +233,11 @@ impl State {
             Overlay::PickVerdict => Mode::PickVerdict,
             Overlay::ConfirmQuit => Mode::Confirm,
             Overlay::Note => Mode::Text,
-            Overlay::Help | Overlay::Stats | Overlay::Detail | Overlay::Preview => Mode::Popup,
+            Overlay::Help
+            | Overlay::Stats
+            | Overlay::Detail
+            | Overlay::Preview
+            | Overlay::History => Mode::Popup,
             Overlay::None if self.filter_editing => Mode::Text,
             Overlay::None if self.focus == Focus::Chat => Mode::Chat,
             Overlay::None => Mode::Normal,
@@ -334,6 +340,18 @@ impl State {
             Action::Help => self.toggle_overlay(Overlay::Help, Vec::new()),
             Action::Stats => self.toggle_overlay(Overlay::Stats, vec![Effect::LoadStats]),
             Action::TechniqueDetail => self.open_detail(),
+            Action::IndicatorHistory => {
+                let Some((item, alert)) = self
+                    .selected_id()
+                    .and_then(|id| Some((id, self.items.get(id)?.alert.clone())))
+                else {
+                    return Vec::new();
+                };
+                self.toggle_overlay(
+                    Overlay::History,
+                    vec![Effect::LoadIocHistory { item, alert }],
+                )
+            }
             Action::Preview => self.open_preview(),
             Action::Export => self.export(),
             Action::Filter => {
@@ -468,6 +486,12 @@ impl State {
             }
             Action::StatsFailed(e) => {
                 self.stats_error = Some(e);
+                Vec::new()
+            }
+            Action::IocHistoryLoaded { item, history } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.seen_before = history;
+                }
                 Vec::new()
             }
             Action::DetailLoaded(d) => {

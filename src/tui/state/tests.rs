@@ -53,6 +53,7 @@ pub fn outcome(triage_id: &str, level: Level) -> TriageOutcome {
             injection_flags: Vec::new(),
             warnings: Vec::new(),
             engine: "offline".into(),
+            claims: None,
         },
         provenance: Provenance {
             engine: "offline".into(),
@@ -659,6 +660,7 @@ fn history_from_the_store_comes_back() {
         notes: vec!["seen before".into()],
         chat: vec![],
         failure: None,
+        seen_before: vec![],
     };
     let mut s = State::new("offline", "t");
     s.update(Action::QueueLoaded {

@@ -151,7 +151,7 @@ fn intel<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
             t.dim(),
         )];
     };
-    if p.investigation.is_empty() {
+    if p.investigation.is_empty() && p.tool_calls.is_empty() {
         return vec![Line::styled(
             "Nothing known about the alert's indicators: no offline intel, no earlier alert with them, no related alert, no remote provider configured or none answered.",
             t.dim(),
@@ -172,7 +172,62 @@ fn intel<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
             Span::styled(rest, t.untrusted()),
         ]));
     }
+    tool_calls(&mut lines, p, v);
     lines
+}
+
+/// The agent's tool calls, each with its raw result as recorded.
+fn tool_calls<'a>(
+    lines: &mut Vec<Line<'a>>,
+    p: &'a crate::triage::provenance::Provenance,
+    v: &View<'_>,
+) {
+    let t = &v.theme;
+    if p.tool_calls.is_empty() {
+        return;
+    }
+    let by_model = p.tool_calls.iter().filter(|r| r.turn > 0).count();
+    lines.push(Line::styled(
+        if by_model > 0 {
+            format!("Tool calls: {by_model} by the model in {} turn(s)", p.turns)
+        } else {
+            format!("Lookups, with raw results: {}", p.tool_calls.len())
+        },
+        t.heading(),
+    ));
+    for r in &p.tool_calls {
+        lines.push(Line::from(vec![
+            Span::styled(
+                if r.is_error { "✗ " } else { "• " },
+                if r.is_error { t.bad() } else { t.accent() },
+            ),
+            Span::styled(format!("{} ", r.call_line()), t.bold()),
+            Span::styled(
+                format!(
+                    "· {} · {} ms · {}",
+                    if r.cached { "cached" } else { "live" },
+                    r.latency_ms,
+                    r.id
+                ),
+                t.dim(),
+            ),
+        ]));
+        if !r.injection_flags.is_empty() {
+            lines.push(Line::styled(
+                format!(
+                    "    ⚠ instruction-like text: {}",
+                    r.injection_flags.join("; ")
+                ),
+                t.bad(),
+            ));
+        }
+        for l in r.output.lines().take(12) {
+            lines.push(Line::from(vec![
+                Span::raw("    "),
+                Span::styled(l, t.untrusted()),
+            ]));
+        }
+    }
 }
 
 fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Line<'a>>, usize) {
@@ -198,20 +253,43 @@ fn tab_lines<'a>(it: &'a Item, tab: Tab, v: &View<'_>, focused: bool) -> (Vec<Li
     let lines = match tab {
         Tab::Evidence => {
             let mut lines = Vec::new();
+            if let Some(c) = &verdict.claims {
+                lines.push(Line::styled(
+                    format!("{} (quotes checked)", c.line()),
+                    if c.verified < c.total {
+                        t.bad()
+                    } else {
+                        t.good()
+                    },
+                ));
+            }
             for e in &verdict.evidence {
-                lines.push(Line::from(vec![
-                    Span::styled("• ", t.accent()),
-                    Span::raw(e.claim.as_str()),
-                ]));
-                let reference = if e.source == "alert_field" {
+                let mark = match e.verified {
+                    Some(true) => Span::styled("✓ ", t.good()),
+                    Some(false) => Span::styled("✗ unverified: ", t.bad()),
+                    None => Span::styled("• ", t.accent()),
+                };
+                lines.push(Line::from(vec![mark, Span::raw(e.claim.as_str())]));
+                let reference = if e.source == "alert_field" || e.source.starts_with("alert:") {
                     t.untrusted()
                 } else {
                     t.dim()
                 };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("    {}: ", e.source), t.dim()),
-                    Span::styled(e.reference.as_str(), reference),
-                ]));
+                if !e.reference.is_empty() || e.quote.is_empty() {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("    {}: ", e.source), t.dim()),
+                        Span::styled(e.reference.as_str(), reference),
+                    ]));
+                }
+                if !e.quote.is_empty() {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("    {} quote: ", e.source), t.dim()),
+                        Span::styled(format!("“{}”", e.quote), t.untrusted()),
+                    ]));
+                }
+                if let Some(why) = &e.check {
+                    lines.push(Line::styled(format!("    check: {why}"), t.dim()));
+                }
             }
             if lines.is_empty() {
                 lines.push(Line::styled("The verdict cites no evidence.", t.dim()));

@@ -153,6 +153,57 @@ fn preview<'a>(v: &'a View<'_>) -> Vec<Line<'a>> {
     lines
 }
 
+/// Every indicator of the selected alert that an earlier stored alert carried, with each
+/// sighting: when, which alert, the tool's verdict, the analyst's feedback and verdict.
+fn history<'a>(v: &View<'a>) -> Vec<Line<'a>> {
+    let t = &v.theme;
+    let Some(it) = v.state.selected_item() else {
+        return vec![Line::styled("No alert selected.", t.dim())];
+    };
+    let n = crate::intel::indicators(&it.alert.alert.iocs).len();
+    if it.seen_before.is_empty() {
+        return vec![Line::styled(
+            format!("None of this alert's {n} indicator(s) was in an earlier stored alert."),
+            t.dim(),
+        )];
+    }
+    let mut lines = vec![Line::styled(
+        format!(
+            "{} of {n} indicator(s) seen before, in {} earlier alert(s); titles are alert text",
+            it.seen_before.len(),
+            crate::intel::enrich::earlier_alerts(&it.seen_before)
+        ),
+        t.dim(),
+    )];
+    for h in &it.seen_before {
+        lines.push(Line::styled(
+            format!("{} — {} earlier alert(s)", h.indicator, h.sightings.len()),
+            t.heading(),
+        ));
+        for s in &h.sightings {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!(
+                        "  {} {} ",
+                        s.seen_at.get(..16).unwrap_or(&s.seen_at),
+                        s.alert_key
+                    ),
+                    t.dim(),
+                ),
+                Span::styled(s.title.as_str(), t.untrusted()),
+                Span::raw(format!(
+                    " · {} · tool {} · feedback {} · analyst {}",
+                    s.host.as_deref().unwrap_or("no host"),
+                    s.verdict.as_deref().unwrap_or("—"),
+                    s.thumbs.as_deref().unwrap_or("—"),
+                    s.analyst_verdict.as_deref().unwrap_or("—"),
+                )),
+            ]));
+        }
+    }
+    lines
+}
+
 fn picker<'a>(v: &View<'_>, mode: Mode, title: &'a str) -> (Vec<Line<'a>>, u16) {
     let t = &v.theme;
     let mut lines = vec![Line::styled(title, t.heading())];
@@ -193,6 +244,12 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
             " Technique (Esc closes) ",
             detail(v),
             centered(area, 85, 85),
+            true,
+        ),
+        Overlay::History => (
+            " Indicator history (Esc closes) ",
+            history(v),
+            centered(area, 90, 85),
             true,
         ),
         Overlay::Preview => (

@@ -51,6 +51,24 @@ fn row<'a>(it: &'a Item, v: &View<'_>, narrow: bool) -> Line<'a> {
         Some(l) => Span::styled(format!("→{:<4} ", verdict_label(l)), t.level(l)),
         None => Span::raw(if narrow { " " } else { "      " }),
     });
+    // Seen before: an indicator of this alert was in earlier stored alerts (`h` lists them).
+    if !it.seen_before.is_empty() {
+        let n = crate::intel::enrich::earlier_alerts(&it.seen_before);
+        let judged_bad = it.seen_before.iter().flat_map(|h| &h.sightings).any(|s| {
+            s.analyst_verdict
+                .as_deref()
+                .or(s
+                    .verdict
+                    .as_deref()
+                    .filter(|_| s.thumbs.as_deref() == Some("up")))
+                .and_then(crate::triage::Level::parse)
+                .is_some_and(|l| l >= crate::triage::Level::High)
+        });
+        spans.push(Span::styled(
+            format!("↺{n} "),
+            if judged_bad { t.bad() } else { t.accent() },
+        ));
+    }
     spans.push(Span::styled(a.title.as_str(), t.untrusted()));
     let who: Vec<&str> = [a.host.as_deref(), a.user.as_deref()]
         .into_iter()

@@ -89,6 +89,16 @@ fn verdict_lines<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
                 },
                 t.bad(),
             ),
+            Span::styled(
+                verdict
+                    .claims
+                    .map(|c| format!(" · {}", c.line()))
+                    .unwrap_or_default(),
+                match verdict.claims {
+                    Some(c) if c.verified < c.total => t.bad(),
+                    _ => t.dim(),
+                },
+            ),
         ]));
         for step in &verdict.attack_chain {
             out.push(Line::from(vec![

@@ -52,7 +52,7 @@ fn load_queue(shared: &Shared, tx: &mpsc::Sender<Action>, source: Source) {
         .into_iter()
         .map(|alert| {
             let history = match &store {
-                Ok(s) => history(s, &alert.alert.id).unwrap_or_else(|e| {
+                Ok(s) => history(s, &alert.alert).unwrap_or_else(|e| {
                     tracing::warn!(alert = alert.alert.id, "could not read its history: {e}");
                     History::default()
                 }),
@@ -69,11 +69,20 @@ fn load_queue(shared: &Shared, tx: &mpsc::Sender<Action>, source: Source) {
     let _ = tx.blocking_send(Action::QueueLoaded { items, errors });
 }
 
-fn history(store: &Store, key: &str) -> Result<History, crate::store::StoreError> {
-    let Some(sa) = store.alert_by_key(key)? else {
-        return Ok(History::default());
+fn history(
+    store: &Store,
+    alert: &crate::alert::Alert,
+) -> Result<History, crate::store::StoreError> {
+    // An alert not stored yet may still share indicators with stored ones.
+    let seen_before = crate::intel::enrich::seen_before(store, alert, 10)?;
+    let Some(sa) = store.alert_by_key(&alert.id)? else {
+        return Ok(History {
+            seen_before,
+            ..History::default()
+        });
     };
     let mut h = History {
+        seen_before,
         chat: store.chat_for(sa.row)?,
         notes: store
             .notes_for(sa.row)?

@@ -189,6 +189,18 @@ impl Workers {
                 text,
             } => self.blocking(move |s, tx| save::note(s, tx, item, &alert, triage_id, &text)),
             Effect::LoadStats => self.blocking(save::stats),
+            Effect::LoadIocHistory { item, alert } => self.blocking(move |s, tx| {
+                let action = match s.store().and_then(|st| {
+                    crate::intel::enrich::seen_before(&st, &alert.alert, 20)
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok(history) => Action::IocHistoryLoaded { item, history },
+                    Err(e) => {
+                        Action::Notice(format!("the indicator history could not be read: {e}"))
+                    }
+                };
+                let _ = tx.blocking_send(action);
+            }),
             Effect::LoadDetail { id } => {
                 let (shared, tx) = (self.shared.clone(), self.tx.clone());
                 self.rt.spawn(kb::detail(shared, tx, id));

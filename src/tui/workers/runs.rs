@@ -63,6 +63,7 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
         alert,
         top_k: None,
         delimiter: Some(delimiter),
+        mode: None,
     };
     let running = async move {
         // `events` is dropped when the run ends, which ends the forwarding below.
@@ -95,6 +96,20 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
                     item,
                     run,
                     text: format!("\n\n[{}]\n", sanitize(&w)),
+                },
+                Event::ToolCall { name, input, .. } => Action::ReasoningDelta {
+                    item,
+                    run,
+                    text: format!(
+                        "\n[tool → {} {}]\n",
+                        sanitize(&name),
+                        sanitize(&input.chars().take(100).collect::<String>())
+                    ),
+                },
+                Event::ToolResult(r) => Action::ReasoningDelta {
+                    item,
+                    run,
+                    text: format!("[{}]\n", sanitize(&r.result_line())),
                 },
                 Event::Verdict(outcome) => Action::TriageDone { item, run, outcome },
                 Event::Error(error) => Action::TriageFailed { item, run, error },

@@ -1,0 +1,270 @@
+//! The evidence check: every claim a model makes carries a quote and the source it was
+//! copied from — a tool call id, a pipeline lookup (`lookup_3`) or `alert:<field path>` —
+//! and the quote must be found in what that source recorded, after whitespace
+//! normalisation. A claim whose quote is not there is kept, marked unverified, counted, and
+//! lowers the verdict's confidence. Checked by code, not asked for in a prompt.
+
+use std::collections::HashMap;
+
+use crate::alert::load::LoadedAlert;
+
+use super::verdict::{ClaimCheck, Verdict};
+
+/// Quotes shorter than this (after normalisation) prove nothing and are not accepted.
+const MIN_QUOTE_CHARS: usize = 4;
+
+/// How much one unverified claim's share of all claims lowers confidence: all claims
+/// unverified halves it.
+const PENALTY: f64 = 0.5;
+
+/// What a quote can be checked against for one run.
+pub struct Sources<'a> {
+    alert: &'a LoadedAlert,
+    /// Tool call ids and pipeline lookup ids → the recorded output.
+    outputs: HashMap<String, String>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(alert: &'a LoadedAlert) -> Sources<'a> {
+        Sources {
+            alert,
+            outputs: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, id: &str, output: &str) {
+        self.outputs.insert(id.to_string(), output.to_string());
+    }
+
+    /// The pipeline's findings as the prompt numbers them: `lookup_1`, `lookup_2`…
+    pub fn add_findings(&mut self, findings: &[String]) {
+        for (i, f) in findings.iter().enumerate() {
+            self.add(&lookup_id(i), f);
+        }
+    }
+
+    /// The text of an alert field by path (`process.command_line`, `title`, `host`…).
+    fn alert_field(&self, path: &str) -> Option<String> {
+        let a = &self.alert.alert;
+        let path = path.trim();
+        let named = match path.to_ascii_lowercase().as_str() {
+            "title" => Some(a.title.clone()),
+            "description" => Some(a.description.clone()),
+            "host" => a.host.clone(),
+            "user" => a.user.clone(),
+            _ => None,
+        };
+        named.or_else(|| {
+            a.fields
+                .iter()
+                .find(|f| f.path.eq_ignore_ascii_case(path))
+                .map(|f| f.value.clone())
+        })
+    }
+}
+
+/// The id the pipeline's prompt gives its `i`-th finding.
+pub fn lookup_id(i: usize) -> String {
+    format!("lookup_{}", i + 1)
+}
+
+/// Whitespace runs become one space; case is ignored; surrounding quote marks and
+/// ellipses the model added are not part of the quote.
+fn normalise(s: &str) -> String {
+    let trimmed = s.trim().trim_matches(|c: char| {
+        matches!(c, '"' | '\'' | '`' | '“' | '”' | '‘' | '’' | '…') || c.is_whitespace()
+    });
+    let trimmed = trimmed.trim_end_matches("...").trim_start_matches("...");
+    trimmed
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn contains(haystack: &str, quote: &str) -> bool {
+    normalise(haystack).contains(quote)
+}
+
+/// Checks one claim: `Ok(())` when its quote is in its source, else why not.
+fn check_one(
+    sources: &Sources<'_>,
+    source: &str,
+    reference: &str,
+    quote: &str,
+) -> Result<(), String> {
+    let q = normalise(quote);
+    if q.is_empty() {
+        return Err("no quote was given".into());
+    }
+    if q.chars().count() < MIN_QUOTE_CHARS {
+        return Err(format!("the quote {quote:?} is too short to check"));
+    }
+    let source = source.trim();
+    // `alert:<path>`, or the older `alert_field` with the path as reference.
+    let field_path = source
+        .strip_prefix("alert:")
+        .map(str::to_string)
+        .or_else(|| (source == "alert_field").then(|| reference.to_string()));
+    if let Some(path) = field_path {
+        let alert = sources.alert;
+        return match sources.alert_field(&path) {
+            Some(v) if contains(&v, &q) => Ok(()),
+            Some(_) => Err(format!("the quote is not in alert field {path}")),
+            // An unknown path: the quote must at least be in the alert.
+            None if contains(&alert.alert.full_text(), &q) || contains(&alert.raw, &q) => Ok(()),
+            None => Err(format!(
+                "the alert has no field {path} and the quote is not in it"
+            )),
+        };
+    }
+    let id = if sources.outputs.contains_key(source) {
+        source
+    } else {
+        reference.trim()
+    };
+    match sources.outputs.get(id) {
+        Some(out) if contains(out, &q) => Ok(()),
+        Some(_) => Err(format!("the quote is not in the output of {id}")),
+        None => Err(format!(
+            "{source:?} is not a tool call, lookup or alert field of this run"
+        )),
+    }
+}
+
+/// Checks every claim of a model's verdict, marks each, lowers confidence for the
+/// unverified ones and records the count. Returns the count.
+pub fn check(v: &mut Verdict, sources: &Sources<'_>) -> ClaimCheck {
+    let mut verified = 0;
+    for e in &mut v.evidence {
+        match check_one(sources, &e.source, &e.reference, &e.quote) {
+            Ok(()) => {
+                e.verified = Some(true);
+                e.check = None;
+                verified += 1;
+            }
+            Err(why) => {
+                e.verified = Some(false);
+                e.check = Some(why);
+            }
+        }
+    }
+    let total = v.evidence.len();
+    let c = ClaimCheck { verified, total };
+    if total > verified {
+        let before = v.confidence;
+        let share = (total - verified) as f64 / total as f64;
+        v.confidence = (before * (1.0 - PENALTY * share)).clamp(0.0, 1.0);
+        v.warnings.push(format!(
+            "{} of {total} claims verified: {} quote(s) not found in the cited source; confidence lowered from {before:.2} to {:.2}",
+            verified,
+            total - verified,
+            v.confidence
+        ));
+    }
+    v.claims = Some(c);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triage::verdict::{Evidence, Level};
+
+    fn alert() -> LoadedAlert {
+        let mut out = crate::alert::load::Loaded::default();
+        crate::alert::load::load_reader(
+            r#"{"title":"Encoded PowerShell","host":"WS-1","process":{"command_line":"powershell.exe  -enc SQBFAFgA"}}"#.as_bytes(),
+            "t",
+            &mut out,
+        );
+        out.alerts.remove(0)
+    }
+
+    fn claim(source: &str, quote: &str) -> Evidence {
+        Evidence {
+            claim: "c".into(),
+            source: source.into(),
+            reference: String::new(),
+            quote: quote.into(),
+            verified: None,
+            check: None,
+        }
+    }
+
+    fn verdict(evidence: Vec<Evidence>) -> Verdict {
+        Verdict {
+            triage_id: String::new(),
+            verdict: Level::High,
+            confidence: 0.8,
+            matched_techniques: Vec::new(),
+            attack_chain: Vec::new(),
+            reasoning: String::new(),
+            recommended_actions: Vec::new(),
+            false_positive_indicators: Vec::new(),
+            investigation_queries: Vec::new(),
+            evidence,
+            escalation: Default::default(),
+            injection_flags: Vec::new(),
+            warnings: Vec::new(),
+            engine: String::new(),
+            claims: None,
+        }
+    }
+
+    #[test]
+    fn quotes_are_found_after_whitespace_normalisation_and_fabrications_are_not() {
+        let a = alert();
+        let mut s = Sources::new(&a);
+        s.add(
+            "toolu_01",
+            "abuseipdb 185.220.101.47: abuse confidence 100 %,\n  Tor exit",
+        );
+        let mut v = verdict(vec![
+            claim("toolu_01", "abuse confidence 100 %, Tor exit"),
+            claim("alert:process.command_line", "powershell.exe -enc SQBFAFgA"),
+            claim("toolu_01", "listed by 42 vendors"),
+            claim("toolu_99", "abuse confidence"),
+            claim("alert:process.command_line", ""),
+        ]);
+        let c = check(&mut v, &s);
+        assert_eq!((c.verified, c.total), (2, 5));
+        let marks: Vec<Option<bool>> = v.evidence.iter().map(|e| e.verified).collect();
+        assert_eq!(
+            marks,
+            vec![
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(false)
+            ]
+        );
+        assert!(
+            v.evidence[3]
+                .check
+                .as_deref()
+                .unwrap_or("")
+                .contains("not a tool call")
+        );
+        assert!(v.confidence < 0.8, "unverified claims lower confidence");
+        assert!(
+            v.warnings
+                .iter()
+                .any(|w| w.starts_with("2 of 5 claims verified"))
+        );
+    }
+
+    #[test]
+    fn a_quote_from_another_field_does_not_verify_a_claim_citing_this_one() {
+        let a = alert();
+        let s = Sources::new(&a);
+        let mut v = verdict(vec![claim("alert:title", "SQBFAFgA")]);
+        check(&mut v, &s);
+        assert_eq!(v.evidence[0].verified, Some(false));
+        let mut v = verdict(vec![claim("alert:host", "WS-1")]);
+        check(&mut v, &s);
+        assert_eq!(v.evidence[0].verified, Some(true));
+        assert_eq!(v.confidence, 0.8, "all verified: confidence unchanged");
+    }
+}
