@@ -445,7 +445,7 @@ impl Config {
         range(
             "[triage] max_tool_calls",
             self.triage.max_tool_calls as usize,
-            0,
+            1,
             200,
         )?;
         range("[triage] max_turns", self.triage.max_turns as usize, 1, 50)?;

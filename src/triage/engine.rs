@@ -368,7 +368,13 @@ pub trait Engine: Send + Sync {
     }
     /// Exactly what this engine would send for a prepared alert; `None` when nothing leaves
     /// the machine.
-    fn outbound(&self, kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Option<Prompt>;
+    fn outbound(
+        &self,
+        kb: &KnowledgeBase,
+        alert: &LoadedAlert,
+        p: &Prepared,
+        mode: TriageMode,
+    ) -> Option<Prompt>;
     /// Decides, reporting reasoning text and warnings to `obs` as they come.
     fn decide<'a>(
         &'a self,
@@ -409,7 +415,13 @@ impl Engine for OfflineEngine {
         None
     }
 
-    fn outbound(&self, _: &KnowledgeBase, _: &LoadedAlert, _: &Prepared) -> Option<Prompt> {
+    fn outbound(
+        &self,
+        _: &KnowledgeBase,
+        _: &LoadedAlert,
+        _: &Prepared,
+        _: TriageMode,
+    ) -> Option<Prompt> {
         None
     }
 

@@ -168,7 +168,11 @@ impl ModelEngine {
             (TriageMode::Agentic, Some(t)) => Some(t),
             _ => None,
         };
-        let mut p = build_prompt_for(kb, alert, prepared, agentic.is_some());
+        let p = if agentic.is_some() {
+            agentic_prompt(kb, alert, prepared)
+        } else {
+            build_prompt(kb, alert, prepared)
+        };
         let mut d = Decision::new(
             Err(EngineFailure::Invalid(String::new())),
             if agentic.is_some() {
@@ -180,8 +184,6 @@ impl ModelEngine {
         let first =
             match agentic {
                 Some(toolbox) => {
-                    p.system = format!("{}\n\n{AGENT_SYSTEM}", p.system);
-                    p.hash = super::provenance::sha256_hex(&[&p.system, &p.user]);
                     let inv =
                         agent_loop(provider, settings, &p, toolbox, budget, started, obs).await;
                     d.tool_calls = inv.records;
@@ -213,12 +215,17 @@ impl ModelEngine {
             d.verdict = Err(EngineFailure::Llm(e));
             return d;
         }
-        let answer = first
-            .tool_inputs
-            .last()
-            .filter(|_| agentic.is_none())
-            .cloned()
-            .unwrap_or_else(|| first.text.clone());
+        let answer = match agentic {
+            None => first
+                .tool_inputs
+                .last()
+                .cloned()
+                .unwrap_or_else(|| first.text.clone()),
+            // The last turn may hold only tool calls a server would not stop making: the
+            // whole transcript is what a repair needs then.
+            Some(_) if first.text.trim().is_empty() => d.raw.clone().unwrap_or_default(),
+            Some(_) => first.text.clone(),
+        };
         d.verdict = match interpret(&answer, kb, &context) {
             Ok(v) => Ok(v),
             Err(why) => {
@@ -255,20 +262,32 @@ impl ModelEngine {
                 }
             }
         };
+        // The evidence check: the model's quotes against the alert, the numbered findings
+        // it was shown, and the outputs of its successful tool calls.
+        if let Ok(v) = &mut d.verdict {
+            let mut sources = super::evidence::Sources::new(alert);
+            if agentic.is_none() {
+                sources.add_findings(&prepared.enrichment.findings());
+            }
+            sources.add_calls(&d.tool_calls);
+            super::evidence::check(v, &sources);
+        }
         d.cost_usd = settings.cost(d.usage);
         d
     }
 }
 
 /// Why the agent must stop calling tools now, if it must.
+/// Token and cost limits of 0 mean none.
 fn spent(budget: &Budget, turn: u32, calls: usize, usage: Usage, cost: f64) -> Option<String> {
     if turn >= budget.max_turns.max(1) {
         Some(format!("{} model turns", budget.max_turns.max(1)))
     } else if calls >= budget.max_tool_calls as usize {
         Some(format!("{} tool calls", budget.max_tool_calls))
-    } else if usage.input_tokens + usage.output_tokens >= budget.max_tokens {
+    } else if budget.max_tokens > 0 && usage.input_tokens + usage.output_tokens >= budget.max_tokens
+    {
         Some(format!("{} tokens", budget.max_tokens))
-    } else if cost >= budget.max_cost_usd {
+    } else if budget.max_cost_usd > 0.0 && cost >= budget.max_cost_usd {
         Some(format!("${:.2}", budget.max_cost_usd))
     } else {
         None
@@ -341,6 +360,17 @@ async fn agent_loop(
         if s.error.is_some() || s.tool_calls.is_empty() || stop.is_some() {
             inv.answer = s;
             return inv;
+        }
+        // Every call needs an id of its own to be answered and cited; some servers send
+        // none, or repeat one.
+        let mut s = s;
+        let mut seen: Vec<String> = inv.records.iter().map(|r| r.id.clone()).collect();
+        for (i, c) in s.tool_calls.iter_mut().enumerate() {
+            c.id = crate::alert::sanitize::sanitize(&c.id);
+            if c.id.trim().is_empty() || seen.contains(&c.id) {
+                c.id = format!("call_{}_{}", inv.turns, i + 1);
+            }
+            seen.push(c.id.clone());
         }
         // Run this turn's calls at once; calls beyond the budget are answered, not run.
         let room = (budget.max_tool_calls as usize).saturating_sub(inv.records.len());
@@ -515,8 +545,17 @@ impl Engine for ModelEngine {
         Some(self.provider.model())
     }
 
-    fn outbound(&self, kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Option<Prompt> {
-        Some(build_prompt(kb, alert, p))
+    fn outbound(
+        &self,
+        kb: &KnowledgeBase,
+        alert: &LoadedAlert,
+        p: &Prepared,
+        mode: TriageMode,
+    ) -> Option<Prompt> {
+        Some(match mode {
+            TriageMode::Pipeline => build_prompt(kb, alert, p),
+            TriageMode::Agentic => agentic_prompt(kb, alert, p),
+        })
     }
 
     fn decide<'a>(
@@ -539,9 +578,40 @@ impl Engine for ModelEngine {
                 _ => return first,
             };
             let (cheap, strong) = (self.provider.model(), esc.provider.model());
+            // The stronger model gets what is left of the alert's budget, not a new one.
+            let b = input.budget;
+            let left = Budget {
+                max_tool_calls: b
+                    .max_tool_calls
+                    .saturating_sub(first.tool_calls.len() as u32),
+                max_tokens: if b.max_tokens == 0 {
+                    0
+                } else {
+                    b.max_tokens
+                        .saturating_sub(first.usage.input_tokens + first.usage.output_tokens)
+                        .max(1)
+                },
+                max_cost_usd: if b.max_cost_usd == 0.0 {
+                    0.0
+                } else {
+                    (b.max_cost_usd - first.cost_usd).max(0.0)
+                },
+                ..b
+            };
+            if b.max_cost_usd > 0.0 && left.max_cost_usd <= 0.0 {
+                obs.event(Event::Warning(format!(
+                    "not escalating to {strong} ({why}): the alert's budget of ${:.2} is spent",
+                    b.max_cost_usd
+                )));
+                return first;
+            }
             obs.event(Event::Warning(format!(
                 "escalating from {cheap} to {strong}: {why}"
             )));
+            let input = DecideInput {
+                budget: left,
+                ..input
+            };
             let mut second = self
                 .decide_with(esc.provider.as_ref(), &esc.settings, &input, obs)
                 .await;
@@ -554,6 +624,7 @@ impl Engine for ModelEngine {
             second.tool_calls = calls;
             second.ttft_ms = first.ttft_ms;
             second.model = Some(format!("{cheap} → {strong}"));
+            let first_raw = first.raw.clone().unwrap_or_default();
             if let Err(e) = &second.verdict {
                 // The cheap model's verdict stands, said so.
                 let e = match e {
@@ -569,6 +640,14 @@ impl Engine for ModelEngine {
                     v
                 });
                 second.model = Some(cheap.to_string());
+                // What is recorded is the run whose verdict stands.
+                second.raw = first.raw;
+                second.prompt = first.prompt;
+            } else {
+                second.raw = Some(format!(
+                    "{first_raw}\n\n--- escalated to {strong} ---\n{}",
+                    second.raw.as_deref().unwrap_or_default()
+                ));
             }
             second
         })
@@ -601,8 +680,17 @@ pub fn build_prompt(kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Pr
     build_prompt_for(kb, alert, p, false)
 }
 
+/// The agentic prompt: the tools instead of the findings, and the agent's instructions
+/// after the system prompt.
+pub fn agentic_prompt(kb: &KnowledgeBase, alert: &LoadedAlert, p: &Prepared) -> Prompt {
+    let mut prompt = build_prompt_for(kb, alert, p, true);
+    prompt.system = format!("{}\n\n{AGENT_SYSTEM}", prompt.system);
+    prompt.hash = super::provenance::sha256_hex(&[&prompt.system, &prompt.user]);
+    prompt
+}
+
 /// The prompt for pipeline mode (the findings in it) or agentic mode (the tools instead).
-pub fn build_prompt_for(
+fn build_prompt_for(
     kb: &KnowledgeBase,
     alert: &LoadedAlert,
     p: &Prepared,

@@ -20,7 +20,6 @@ use super::engine::{
     TriageOutcome, TriageParams, prepare, prompt_hash, record,
 };
 use super::events::{Event, Observer};
-use super::evidence::{Sources, check as check_evidence};
 use super::injection;
 use super::prompt::Prompt;
 use super::provenance::Provenance;
@@ -231,6 +230,7 @@ impl Pipeline {
             alert: req.alert.clone(),
             similar: prepared.similar.clone(),
             search: params.search,
+            seen: Default::default(),
         };
         let decision = self
             .engine
@@ -273,23 +273,11 @@ impl Pipeline {
             Some((m, None)) => provenance.model = Some(m.to_string()),
             None => {}
         }
-        // The evidence check: a model's quotes against the alert, the pipeline's numbered
-        // findings and the recorded tool outputs.
-        let mut verdict_checked = decision.verdict;
-        if model.is_some()
-            && let Ok(v) = &mut verdict_checked
+        // The evidence check ran in the engine (a tiered run escalates on its result).
+        let verdict_checked = decision.verdict;
+        if let Ok(v) = &verdict_checked
+            && let Some(c) = v.claims
         {
-            let mut sources = Sources::new(&req.alert);
-            if decision.mode == TriageMode::Pipeline {
-                sources.add_findings(&provenance.investigation);
-            }
-            for r in &decision.tool_calls {
-                sources.add(&r.id, &r.output);
-            }
-            for r in super::tools::lookup_records(&prepared.enrichment) {
-                sources.add(&r.id, &r.output);
-            }
-            let c = check_evidence(v, &sources);
             provenance.claims = Some(c);
             if c.total > 0 {
                 obs.event(Event::Warning(format!("evidence check: {}", c.line())));
@@ -378,7 +366,9 @@ impl Pipeline {
             super::engine::gather(&kb, &store, &a, &params, delimiter)
         })
         .await?;
-        let sent = self.engine.outbound(&self.kb, &alert, &prepared);
+        let sent = self
+            .engine
+            .outbound(&self.kb, &alert, &prepared, self.params.mode);
         Ok(Preview {
             engine: self.engine.label(),
             sends: sent.is_some(),

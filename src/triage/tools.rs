@@ -56,6 +56,16 @@ impl ToolRecord {
         format!("{} {arg}", self.name)
     }
 
+    /// `local` (knowledge base, store), `cached` (an intel answer from the cache) or `live`
+    /// (a request to a provider).
+    pub fn origin(&self) -> &'static str {
+        match (self.name.starts_with("intel_lookup"), self.cached) {
+            (false, _) => "local",
+            (true, true) => "cached",
+            (true, false) => "live",
+        }
+    }
+
     /// One line for the reasoning pane: outcome, cached or live, latency, first result line.
     pub fn result_line(&self) -> String {
         let first: String = self
@@ -70,7 +80,7 @@ impl ToolRecord {
             "{} {} · {} · {} ms · {first}{}",
             if self.is_error { "✗" } else { "✓" },
             self.name,
-            if self.cached { "cached" } else { "live" },
+            self.origin(),
             self.latency_ms,
             if self.injection_flags.is_empty() {
                 ""
@@ -117,6 +127,9 @@ pub struct Toolbox {
     /// Similar reviewed alerts found while preparing (the `similar_alerts` tool's answer).
     pub similar: Vec<SimilarCase>,
     pub search: SearchParams,
+    /// The outputs of this run's calls so far: an indicator may be sent to a provider only
+    /// when the alert or an earlier result names it.
+    pub seen: Arc<std::sync::Mutex<String>>,
 }
 
 fn spec(name: &str, description: &str, input_schema: Value) -> ToolSpec {
@@ -441,15 +454,31 @@ impl Toolbox {
     /// Offline feeds first (no request leaves), then every configured provider that answers
     /// for the indicator's kind.
     async fn intel_lookup(&self, input: &Value) -> Output {
-        let Some(ind) = input
+        let raw = input
             .get("indicator")
             .and_then(Value::as_str)
-            .and_then(Indicator::detect)
+            .map(str::trim)
+            .unwrap_or_default();
+        let Some(ind) = Indicator::detect(raw).filter(|_| !raw.contains(char::is_whitespace))
         else {
             return Output::error(
                 "intel_lookup needs an \"indicator\": an IP, domain, URL, e-mail address or hash",
             );
         };
+        // Only what the alert or an earlier result names goes to a provider: the model must
+        // not be steered into sending other text to third parties.
+        let known = |text: &str| {
+            let t = text.to_lowercase();
+            t.contains(&ind.value.to_lowercase()) || t.contains(&raw.to_lowercase())
+        };
+        let in_alert = crate::intel::indicators(&self.alert.alert.iocs).contains(&ind)
+            || known(&self.alert.alert.full_text());
+        let in_results = self.seen.lock().map(|s| known(&s)).unwrap_or(false);
+        if !in_alert && !in_results {
+            return Output::error(format!(
+                "{ind} is not in the alert or an earlier tool result; only those are looked up"
+            ));
+        }
         let (stores, i2) = (self.stores.clone(), ind.clone());
         let offline = tokio::task::spawn_blocking(move || {
             stores
@@ -515,10 +544,17 @@ fn bounded(s: &str) -> String {
 pub async fn run(toolbox: &Toolbox, id: &str, name: &str, input: &str, turn: u32) -> ToolRecord {
     let started = Instant::now();
     let out = toolbox.call(name, input).await;
+    if !out.is_error
+        && let Ok(mut seen) = toolbox.seen.lock()
+    {
+        seen.push_str(&out.text);
+        seen.push('\n');
+    }
+    // The model's words, shown in the console: sanitised like everything else it writes.
     ToolRecord {
-        id: id.into(),
-        name: name.into(),
-        input: input.chars().take(2_000).collect(),
+        id: sanitize(id).chars().take(100).collect(),
+        name: sanitize(name).chars().take(100).collect(),
+        input: sanitize(input).chars().take(2_000).collect(),
         injection_flags: injection::detect(&out.text),
         output: out.text,
         is_error: out.is_error,

@@ -81,7 +81,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         Source::Paths(inputs)
     };
-    let label = engine.label();
+    // The mode is named when the model investigates itself (the offline engine never does).
+    let label = match (opts.config.triage_params().mode, engine.model()) {
+        (crate::triage::engine::TriageMode::Agentic, Some(_)) => {
+            format!("{} · agentic", engine.label())
+        }
+        _ => engine.label(),
+    };
     let cfg = WorkerConfig {
         params: opts.config.triage_params(),
         concurrency: opts.config.tui.concurrency,

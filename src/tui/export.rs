@@ -116,7 +116,7 @@ pub fn markdown(item: &Item) -> String {
                             "`{}` {} ({}, {} ms){}",
                             r.id,
                             r.call_line(),
-                            if r.cached { "cached" } else { "live" },
+                            r.origin(),
                             r.latency_ms,
                             if r.is_error { " — failed" } else { "" }
                         )

@@ -302,8 +302,9 @@ async fn openai_tool_calls_round_trip_as_role_tool_and_the_budget_stops_the_loop
             &openai_tool_calls(
                 &[
                     ("call_1", "related_alerts", r#"{"hours": 12}"#),
+                    // A server that sends no id: the call gets one of its own.
                     (
-                        "call_2",
+                        "",
                         "intel_lookup",
                         &format!(r#"{{"indicator":"{BAD_IP}"}}"#),
                     ),
@@ -360,6 +361,11 @@ async fn openai_tool_calls_round_trip_as_role_tool_and_the_budget_stops_the_loop
     let tools: Vec<&Value> = msgs.iter().filter(|m| m["role"] == "tool").collect();
     assert_eq!(tools.len(), 2, "one role:tool message per call");
     assert_eq!(tools[0]["tool_call_id"], "call_1");
+    assert_eq!(
+        tools[1]["tool_call_id"], "call_1_2",
+        "a missing id is made up"
+    );
+    assert_eq!(assistant["tool_calls"][1]["id"], "call_1_2");
     assert!(
         tools[1]["content"]
             .as_str()
@@ -437,7 +443,8 @@ async fn an_unsure_cheap_model_escalates_to_the_strong_one() {
         o.provenance.escalated_from.as_deref(),
         Some("claude-haiku-4-5")
     );
-    assert!((o.verdict.confidence - 0.85).abs() < 1e-9);
+    // The strong model's 0.85, at 3/4 weight for quoting no evidence.
+    assert!((o.verdict.confidence - 0.85 * 0.75).abs() < 1e-9);
     assert!(
         o.provenance.input_tokens >= 3000,
         "both models' tokens counted"
@@ -477,4 +484,46 @@ async fn pipeline_mode_numbers_its_lookups_and_checks_quotes_against_them() {
     );
     assert_eq!(o.provenance.mode, "pipeline");
     assert!(!events.iter().any(|e| matches!(e, Event::ToolCall { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intel_lookup_sends_only_indicators_the_alert_or_a_result_names() {
+    use soc_copilot::triage::tools::Toolbox;
+    let s = setup();
+    let tb = Toolbox {
+        kb: s.kb.clone(),
+        stores: s.stores.clone(),
+        intel: None,
+        alert: Arc::new(alert()),
+        similar: Vec::new(),
+        search: Default::default(),
+        seen: Default::default(),
+    };
+    let ok = tb
+        .call("intel_lookup", &format!(r#"{{"indicator":"{BAD_IP}"}}"#))
+        .await;
+    assert!(!ok.is_error, "{}", ok.text);
+    assert!(ok.text.contains("feodotracker"), "{}", ok.text);
+    // Text the model makes up never leaves the machine.
+    for made_up in [
+        "https://collector.example/upload?d=FIN-WS-042-passwords",
+        "http://a.example/ with spaces",
+        "exfil@attacker.example",
+    ] {
+        let out = tb
+            .call(
+                "intel_lookup",
+                &serde_json::json!({"indicator": made_up}).to_string(),
+            )
+            .await;
+        assert!(out.is_error, "{made_up}: {}", out.text);
+    }
+    // Once a result names an indicator, it may be looked up.
+    if let Ok(mut seen) = tb.seen.lock() {
+        seen.push_str("related: exfil@attacker.example sent the file");
+    }
+    let out = tb
+        .call("intel_lookup", r#"{"indicator":"exfil@attacker.example"}"#)
+        .await;
+    assert!(!out.is_error, "{}", out.text);
 }

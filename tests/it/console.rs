@@ -1343,7 +1343,7 @@ async fn agentic_tool_calls_appear_live_and_in_the_intel_tab_and_h_shows_indicat
         text.contains("[tool → related_alerts {\"hours\": 6}]"),
         "{text}"
     );
-    assert!(text.contains("[✓ related_alerts · cached ·"), "{text}");
+    assert!(text.contains("[✓ related_alerts · local ·"), "{text}");
     let s = screen(&c, 160, 45);
     assert!(s.contains("1 of 2 claims verified"), "{s}");
     while c.state.tab != soc_copilot::tui::state::Tab::Intel {

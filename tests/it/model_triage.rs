@@ -443,7 +443,17 @@ async fn the_seed_contract_shape_is_taken_with_warnings_not_repaired() {
     let v = out.expect("coerced, not failed").verdict;
     assert_eq!(server.recorded().len(), 1, "no repair round trip");
     assert_eq!(v.verdict, Level::High);
-    assert!((v.confidence - 0.85).abs() < 1e-9);
+    // 0.85 as given, taken at 3/4 weight: the seed shape quotes no evidence to check.
+    assert!(
+        (v.confidence - 0.85 * 0.75).abs() < 1e-9,
+        "{}",
+        v.confidence
+    );
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.starts_with("0 of 0 claims verified"))
+    );
     let ids: Vec<&str> = v.matched_techniques.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["T1059.001", "T1003.001"]);
     assert_eq!(

@@ -245,8 +245,7 @@ pub async fn triage(
             if !m.is_empty()
                 && !m.contains_key("alert_text")
                 && !m.contains_key("alert")
-                && !m.contains_key("top_k")
-                && !m.contains_key("mode") =>
+                && !m.contains_key("top_k") =>
         {
             TriageRequest {
                 alert_text: None,

@@ -157,13 +157,23 @@ fn intel<'a>(it: &'a Item, v: &View<'_>) -> Vec<Line<'a>> {
             t.dim(),
         )];
     }
-    let mut lines = vec![Line::styled(
-        format!(
-            "{} finding(s), each naming its lookup",
-            p.investigation.len()
-        ),
-        t.dim(),
-    )];
+    let mut lines = Vec::new();
+    if !p.investigation.is_empty() {
+        lines.push(Line::styled(
+            if p.mode == "agentic" {
+                format!(
+                    "{} finding(s) of the local lookups (the model investigated with its own tool calls, below)",
+                    p.investigation.len()
+                )
+            } else {
+                format!(
+                    "{} finding(s), each naming its lookup",
+                    p.investigation.len()
+                )
+            },
+            t.dim(),
+        ));
+    }
     for f in &p.investigation {
         let (tool, rest) = f.split_once(": ").unwrap_or(("", f.as_str()));
         lines.push(Line::from(vec![
@@ -203,12 +213,7 @@ fn tool_calls<'a>(
             ),
             Span::styled(format!("{} ", r.call_line()), t.bold()),
             Span::styled(
-                format!(
-                    "· {} · {} ms · {}",
-                    if r.cached { "cached" } else { "live" },
-                    r.latency_ms,
-                    r.id
-                ),
+                format!("· {} · {} ms · {}", r.origin(), r.latency_ms, r.id),
                 t.dim(),
             ),
         ]));

@@ -161,6 +161,12 @@ fn history<'a>(v: &View<'a>) -> Vec<Line<'a>> {
         return vec![Line::styled("No alert selected.", t.dim())];
     };
     let n = crate::intel::indicators(&it.alert.alert.iocs).len();
+    if n == 0 && it.seen_before.is_empty() {
+        return vec![Line::styled(
+            "This alert has no indicator (IP, domain, URL, hash, e-mail address) to look up.",
+            t.dim(),
+        )];
+    }
     if it.seen_before.is_empty() {
         return vec![Line::styled(
             format!("None of this alert's {n} indicator(s) was in an earlier stored alert."),
@@ -169,8 +175,9 @@ fn history<'a>(v: &View<'a>) -> Vec<Line<'a>> {
     }
     let mut lines = vec![Line::styled(
         format!(
-            "{} of {n} indicator(s) seen before, in {} earlier alert(s); titles are alert text",
+            "{} of {} indicator(s) seen before, in {} earlier alert(s); titles are alert text",
             it.seen_before.len(),
+            n.max(it.seen_before.len()),
             crate::intel::enrich::earlier_alerts(&it.seen_before)
         ),
         t.dim(),
