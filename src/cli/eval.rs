@@ -19,6 +19,13 @@ pub enum EvalCommand {
     Retrieval(RetrievalArgs),
     /// Cited precision and coverage of the offline engine's verdicts on labelled alerts.
     Citations(CitationArgs),
+    /// Verdict quality: every labelled case through the real pipeline, each invariant
+    /// checked (verdict band, technique families, escalation, suggestions, injection flag,
+    /// intel); compare with a baseline run to catch regressions.
+    Triage(super::lab::TriageArgs),
+    /// Does analyst feedback help? Replay a labelled queue in time order with and without
+    /// earlier feedback as precedent and compare agreement on the later alerts.
+    Feedback(super::lab::FeedbackArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +62,8 @@ pub fn run(ctx: &Context, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     let args = match cmd {
         EvalCommand::Retrieval(args) => args,
         EvalCommand::Citations(args) => return citations(ctx, args),
+        EvalCommand::Triage(args) => return super::lab::eval_triage(ctx, args),
+        EvalCommand::Feedback(args) => return super::lab::eval_feedback(ctx, args),
     };
     let cases = dataset(&args.dataset)?;
     let started = Instant::now();

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod eval;
 pub mod ingest;
 pub mod intel;
+pub mod lab;
 pub mod progress;
 pub mod review;
 pub mod search;
@@ -79,6 +80,12 @@ pub enum Command {
     /// The local investigation of alerts without a model: offline intel on their
     /// indicators, where each was seen before and how it was judged, related alerts.
     Enrich(intel::EnrichArgs),
+    /// Re-triage the alerts analysts reviewed with another engine, mode or prompt and compare
+    /// agreement, calibration, false positives per rule, cost and latency (history untouched).
+    Backtest(lab::BacktestArgs),
+    /// Self-checks of the tool's defences.
+    #[command(subcommand)]
+    Selftest(lab::SelftestCommand),
 }
 
 /// What every subcommand starts from.
@@ -183,5 +190,7 @@ pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(&ctx, a),
         Command::Intel(c) => intel::run(&ctx, c),
         Command::Enrich(a) => intel::enrich_cmd(&ctx, a),
+        Command::Backtest(a) => lab::backtest(&ctx, a),
+        Command::Selftest(lab::SelftestCommand::Injection(a)) => lab::selftest_injection(&ctx, a),
     }
 }

@@ -149,4 +149,75 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// Every alert an analyst reviewed (the latest judgement of each), oldest first: the
+    /// truth a backtest scores against. `label` is the analyst's verdict, or the tool's when
+    /// they gave a thumbs up; a thumbs down without a verdict says too little and is left out.
+    /// Reads only.
+    pub fn reviewed(&self, since: Option<&str>) -> Result<Vec<Reviewed>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.alert_key, a.raw, a.title, a.source, a.created_at, t.verdict, t.confidence,
+                    t.engine, t.model, t.cost_usd, t.latency_ms, f.thumbs, f.analyst_verdict, f.analyst
+             FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
+             WHERE f.superseded = 0 AND (?1 IS NULL OR a.created_at >= ?1)
+             ORDER BY a.created_at, a.id, f.id",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            let verdict: Option<String> = r.get(5)?;
+            let up = r.get::<_, String>(11)? == "up";
+            let analyst: Option<String> = r.get(12)?;
+            let label = analyst.or_else(|| if up { verdict.clone() } else { None });
+            Ok(Reviewed {
+                alert_key: r.get(0)?,
+                raw: r.get(1)?,
+                title: r.get(2)?,
+                source: r.get(3)?,
+                created_at: r.get(4)?,
+                verdict,
+                confidence: r.get(6)?,
+                engine: r.get(7)?,
+                model: r.get(8)?,
+                cost_usd: r.get(9)?,
+                latency_ms: r.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64),
+                label: label.map(|l| l.to_ascii_uppercase()),
+                analyst: r.get(13)?,
+            })
+        })?;
+        let mut out: Vec<Reviewed> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for r in rows {
+            let r = r?;
+            if r.label.is_none() {
+                continue;
+            }
+            // The latest judgement of an alert replaces an earlier one (same key, in order).
+            match at.get(&r.alert_key) {
+                Some(&i) => out[i] = r,
+                None => {
+                    at.insert(r.alert_key.clone(), out.len());
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A reviewed alert with the tool's recorded verdict and the analyst's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    pub alert_key: String,
+    pub raw: String,
+    pub title: String,
+    pub source: String,
+    pub created_at: String,
+    pub verdict: Option<String>,
+    pub confidence: Option<f64>,
+    pub engine: String,
+    pub model: Option<String>,
+    pub cost_usd: f64,
+    pub latency_ms: Option<u64>,
+    pub label: Option<String>,
+    /// Who judged it.
+    pub analyst: String,
 }

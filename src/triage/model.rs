@@ -42,6 +42,8 @@ pub struct ModelEngine {
     provider: Arc<dyn Provider>,
     settings: ModelSettings,
     escalate: Option<Escalate>,
+    /// A system prompt used instead of the shipped one (`backtest --prompt`).
+    system: Option<Arc<str>>,
 }
 
 impl ModelEngine {
@@ -50,6 +52,7 @@ impl ModelEngine {
             provider,
             settings,
             escalate: None,
+            system: None,
         }
     }
 
@@ -145,6 +148,33 @@ impl ModelEngine {
         self
     }
 
+    /// Triage with `system` instead of the shipped system prompt (the agent's instructions
+    /// still follow it in agentic mode); the prompt hash covers it.
+    pub fn with_system_prompt(mut self, system: &str) -> ModelEngine {
+        self.system = Some(system.into());
+        self
+    }
+
+    /// The prompt this engine sends for `mode`.
+    fn prompt_for(
+        &self,
+        kb: &KnowledgeBase,
+        alert: &LoadedAlert,
+        p: &Prepared,
+        agentic: bool,
+    ) -> Prompt {
+        let mut prompt = if agentic {
+            agentic_prompt(kb, alert, p)
+        } else {
+            build_prompt(kb, alert, p)
+        };
+        if let Some(system) = &self.system {
+            prompt.system = prompt.system.replacen(super::prompt::SYSTEM, system, 1);
+            prompt.hash = super::provenance::sha256_hex(&[&prompt.system, &prompt.user]);
+        }
+        prompt
+    }
+
     /// One model's whole decision: the investigation (one call, or the agent loop), then
     /// the verdict read from its answer, repaired once if it must be.
     async fn decide_with(
@@ -168,11 +198,7 @@ impl ModelEngine {
             (TriageMode::Agentic, Some(t)) => Some(t),
             _ => None,
         };
-        let p = if agentic.is_some() {
-            agentic_prompt(kb, alert, prepared)
-        } else {
-            build_prompt(kb, alert, prepared)
-        };
+        let p = self.prompt_for(kb, alert, prepared, agentic.is_some());
         let mut d = Decision::new(
             Err(EngineFailure::Invalid(String::new())),
             if agentic.is_some() {
@@ -552,10 +578,7 @@ impl Engine for ModelEngine {
         p: &Prepared,
         mode: TriageMode,
     ) -> Option<Prompt> {
-        Some(match mode {
-            TriageMode::Pipeline => build_prompt(kb, alert, p),
-            TriageMode::Agentic => agentic_prompt(kb, alert, p),
-        })
+        Some(self.prompt_for(kb, alert, p, mode == TriageMode::Agentic))
     }
 
     fn decide<'a>(

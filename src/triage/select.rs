@@ -54,6 +54,16 @@ pub fn select(
     config: &Config,
     choice: Option<EngineChoice>,
 ) -> Result<Arc<dyn Engine>, SelectError> {
+    select_with(config, choice, None)
+}
+
+/// As `select`, with `system` replacing the shipped system prompt of a model engine (the
+/// offline engine has no prompt and ignores it).
+pub fn select_with(
+    config: &Config,
+    choice: Option<EngineChoice>,
+    system: Option<&str>,
+) -> Result<Arc<dyn Engine>, SelectError> {
     let llm = &config.llm;
     let choice = match choice {
         Some(c) => c,
@@ -114,6 +124,9 @@ pub fn select(
         }
     };
     let mut engine = ModelEngine::new(provider_for(model)?, settings(model));
+    if let Some(system) = system {
+        engine = engine.with_system_prompt(system);
+    }
     if let Some(strong) = llm
         .escalate_model
         .as_deref()

@@ -158,6 +158,12 @@ pub enum Action {
     },
     StatsLoaded(Box<Accuracy>),
     StatsFailed(String),
+    /// The latest evaluation-lab results (`eval triage`, `eval feedback`, `backtest`), one line each.
+    LabLoaded {
+        lines: Vec<String>,
+        /// All of it in one line, for small terminals.
+        compact: Option<String>,
+    },
     DetailLoaded(Box<TechniqueDetail>),
     /// The indicator history of an alert, read fresh from the store.
     IocHistoryLoaded {

@@ -333,7 +333,7 @@ fn defaults() -> Vec<Row> {
             "stats",
             Normal,
             &["s"],
-            "accuracy statistics",
+            "accuracy and eval statistics",
             Action::Stats,
         ),
         ("filter", Normal, &["/"], "filter the queue", Action::Filter),

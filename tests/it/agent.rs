@@ -77,7 +77,7 @@ fn alert() -> LoadedAlert {
     }
 }
 
-fn opts() -> DriveOptions {
+pub(crate) fn opts() -> DriveOptions {
     DriveOptions {
         retry: RetryPolicy {
             max_retries: 0,
@@ -88,7 +88,7 @@ fn opts() -> DriveOptions {
     }
 }
 
-fn settings() -> ModelSettings {
+pub(crate) fn settings() -> ModelSettings {
     ModelSettings {
         max_tokens: 1024,
         temperature: 0.2,

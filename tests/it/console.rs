@@ -11,7 +11,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use soc_copilot::alert::load_paths;
 use soc_copilot::config::Config;
-use soc_copilot::llm::ModelSettings;
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::llm::client::DriveOptions;
 use soc_copilot::store::Store;
@@ -31,6 +30,7 @@ use soc_copilot::tui::workers::{Source, WorkerConfig, Workers};
 use soc_copilot::tui::{Action, Console, Effect};
 use tokio::sync::mpsc;
 
+use crate::agent::settings;
 use crate::common::{fixture_bundle, ingest_into, repo};
 use crate::support::llm::{LlmServer, Reply, anthropic_stream, anthropic_tool_calls};
 
@@ -350,6 +350,15 @@ fn snapshot_stats_screen() {
     a.down_reasons.insert("invented_facts".into(), 3);
     a.down_reasons.insert("other".into(), 1);
     c.dispatch(Action::StatsLoaded(Box::new(a)));
+    assert!(screen(&c, 120, 40).contains("No evaluation yet: soc-copilot eval triage"));
+    c.dispatch(Action::LabLoaded {
+        lines: vec![
+            "Eval 2026-12-01 · triage-cases.jsonl · offline: passed pipeline 52% (44/85)".into(),
+            "Feedback replay 2026-12-01 · offline: later alerts 35% (24/68) with feedback, 37% (25/68) without (-1.5 pts)".into(),
+            "Backtest 2026-12-01 · 85 reviewed alerts: recorded verdicts 39% (33/85) ECE 0.17 vs offline pipeline 39% (33/85) ECE 0.17".into(),
+        ],
+        compact: Some("Lab: eval pipeline 52% · feedback -1.5 pts · backtest 39% vs 39%".into()),
+    });
     insta::assert_snapshot!("stats_120x40", screen(&c, 120, 40));
     insta::assert_snapshot!("stats_80x24", screen(&c, 80, 24));
 }
@@ -592,16 +601,6 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
     assert_eq!(first.triage_id.as_deref(), Some(triage_id.as_str()));
     assert_eq!(first.judgement.thumbs, Some(Thumbs::Up));
     assert_eq!(first.chat.len(), 2);
-}
-
-fn settings() -> ModelSettings {
-    ModelSettings {
-        max_tokens: 1024,
-        temperature: 0.2,
-        input_per_mtok: 3.0,
-        output_per_mtok: 15.0,
-        json_schema: false,
-    }
 }
 
 /// The console with its workers, triaging with Claude behind the scripted `server`, once

@@ -24,6 +24,25 @@ pub enum Reply {
     Pinging,
     /// Headers, then silence.
     Silent,
+    /// The reply this function picks after reading the request (a model that answers by
+    /// what it was asked).
+    By(Responder),
+}
+
+/// A reply chosen from the request.
+#[derive(Clone)]
+pub struct Responder(pub Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>);
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
+}
+
+impl Reply {
+    pub fn by(f: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Reply {
+        Reply::By(Responder(Arc::new(f)))
+    }
 }
 
 impl Reply {
@@ -166,8 +185,17 @@ async fn serve(
     let Some(req) = read_request(&mut stream).await else {
         return;
     };
+    let reply = match reply {
+        Reply::By(f) => (f.0)(&req),
+        other => other,
+    };
     reqs.lock().expect("lock").push(req);
     match reply {
+        Reply::By(_) => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
         Reply::Status {
             status,
             headers,

@@ -173,6 +173,9 @@ pub struct State {
     pub analyst: String,
     pub stats: Option<Box<Accuracy>>,
     pub stats_error: Option<String>,
+    /// The evaluation lab's latest results for the stats screen.
+    pub lab: Vec<String>,
+    pub lab_compact: Option<String>,
     pub detail: Option<Box<TechniqueDetail>>,
     pub preview: Option<Box<PreviewDoc>>,
     pub note_input: String,
@@ -216,6 +219,8 @@ impl State {
             analyst: analyst.to_string(),
             stats: None,
             stats_error: None,
+            lab: Vec::new(),
+            lab_compact: None,
             detail: None,
             preview: None,
             note_input: String::new(),
@@ -486,6 +491,11 @@ impl State {
             }
             Action::StatsFailed(e) => {
                 self.stats_error = Some(e);
+                Vec::new()
+            }
+            Action::LabLoaded { lines, compact } => {
+                self.lab = lines;
+                self.lab_compact = compact;
                 Vec::new()
             }
             Action::IocHistoryLoaded { item, history } => {

@@ -1,5 +1,6 @@
-//! The statistics screen: accuracy overall, per verdict and engine, the trend over days,
-//! the confusion matrix, calibration and thumbs-down reasons — as charts and tables.
+//! The statistics screen: accuracy overall, per verdict and engine, the evaluation lab's
+//! latest results, the trend over days, the confusion matrix, calibration and thumbs-down
+//! reasons — as charts and tables.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -203,14 +204,26 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: false }), inner);
         return;
     };
+    let mut head = summary(a, v);
+    // The evaluation lab's latest results: a line each when there is room, else one line.
+    match (&v.state.lab_compact, inner.height >= 30) {
+        (None, _) => head.push(Line::styled(
+            "No evaluation yet: soc-copilot eval triage --dataset data/eval/triage-cases.jsonl",
+            v.theme.dim(),
+        )),
+        (Some(_), true) => head.extend(v.state.lab.iter().map(|l| Line::raw(l.clone()))),
+        (Some(c), false) => head.push(Line::raw(c.clone())),
+    }
+    // The per-verdict and confusion row keeps its whole matrix (8 rows) on small screens;
+    // the trend row gives way first.
     let [top, mid, low, bottom] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Percentage(40),
+        Constraint::Length(head.len() as u16),
+        Constraint::Min(8),
         Constraint::Percentage(35),
-        Constraint::Min(4),
+        Constraint::Length(4),
     ])
     .areas(inner);
-    f.render_widget(Paragraph::new(summary(a, v)), top);
+    f.render_widget(Paragraph::new(head), top);
     let [l, r] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(mid);
     per_verdict(f, l, a, v);

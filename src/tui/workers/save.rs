@@ -83,6 +83,13 @@ pub(super) fn stats(s: &Shared, tx: &mpsc::Sender<Action>) {
         Ok(a) => Action::StatsLoaded(Box::new(a)),
         Err(e) => Action::StatsFailed(e),
     });
+    // The file is ours, but it names paths and labels: clean them like any text on screen.
+    let lab = crate::eval::lab::Lab::load(s.stores.dir());
+    let clean = |l: &String| crate::alert::sanitize::sanitize(l);
+    let _ = tx.blocking_send(Action::LabLoaded {
+        lines: lab.lines().iter().map(clean).collect(),
+        compact: lab.compact().as_ref().map(clean),
+    });
 }
 
 pub(super) fn export(
