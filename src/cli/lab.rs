@@ -16,7 +16,7 @@ use soc_copilot::eval::lab::{Lab, TriageSummary, html};
 use soc_copilot::eval::replay::{
     BacktestSummary, ConfigSummary, Item, Outcome, chart, config_summary, feedback_summary, replay,
 };
-use soc_copilot::eval::triage::{Bench, TriageRun, read_dataset, run_cases};
+use soc_copilot::eval::triage::{Bench, CostMeter, TriageRun, read_dataset, run_cases};
 use soc_copilot::intel::IntelRecord;
 use soc_copilot::store::Store;
 use soc_copilot::triage::engine::TriageMode;
@@ -150,6 +150,16 @@ pub struct InjectionArgs {
     pub json: Option<PathBuf>,
 }
 
+/// `--since` as the store writes times (UTC, RFC 3339 with milliseconds): a date, or a time
+/// with any offset.
+fn since_key(s: &str) -> anyhow::Result<String> {
+    soc_copilot::eval::triage::utc_key(s).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--since {s:?}: use a date (2026-11-30) or an RFC 3339 time (2026-11-30T08:00:00+01:00)"
+        )
+    })
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -178,7 +188,36 @@ fn feeds(specs: &[String]) -> anyhow::Result<Vec<IntelRecord>> {
     Ok(out)
 }
 
-fn bench(ctx: &Context, a: &EngineArgs, prompt: Option<&Path>) -> anyhow::Result<Bench> {
+/// One cost meter per command, started from what model triage spent today in the
+/// analyst's store (read only; none yet when there is no store).
+fn meter(ctx: &Context) -> CostMeter {
+    let db = ctx.data_dir.join(soc_copilot::store::DB_FILE);
+    let spent = if db.exists() {
+        Store::open_read_only(&db)
+            .and_then(|s| s.cost_today())
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    CostMeter::new(ctx.config.triage.daily_cost_usd, spent)
+}
+
+/// Says so when a run stopped early on the cost cap.
+fn stopped(b: &Bench, done: usize, of: usize, what: &str) {
+    if done < of {
+        eprintln!(
+            "warning: stopped after {done} of {of} {what}: {}",
+            b.meter.line()
+        );
+    }
+}
+
+fn bench(
+    ctx: &Context,
+    a: &EngineArgs,
+    prompt: Option<&Path>,
+    meter: CostMeter,
+) -> anyhow::Result<Bench> {
     let system = match prompt {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -191,6 +230,7 @@ fn bench(ctx: &Context, a: &EngineArgs, prompt: Option<&Path>) -> anyhow::Result
         engine: select_with(&ctx.config, a.engine, system.as_deref())?,
         params: ctx.triage_params(),
         feeds: feeds(&a.feed)?,
+        meter,
     })
 }
 
@@ -199,13 +239,11 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn save_lab(ctx: &Context, report: Option<&Path>, f: impl FnOnce(&mut Lab)) -> anyhow::Result<()> {
-    let lab = match Lab::update(&ctx.data_dir, f) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("warning: could not record the summary for the stats screen: {e}");
-            Lab::default()
-        }
-    };
+    let mut lab = Lab::load(&ctx.data_dir);
+    f(&mut lab);
+    if let Err(e) = lab.save(&ctx.data_dir) {
+        eprintln!("warning: could not record the summary for the stats screen: {e}");
+    }
     if let Some(p) = report {
         write(p, &html(&lab))?;
         eprintln!("report written to {}", p.display());
@@ -241,7 +279,7 @@ pub fn eval_triage(ctx: &Context, a: TriageArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let bench = bench(ctx, &a.engine, None)?;
+    let bench = bench(ctx, &a.engine, None, meter(ctx))?;
     let scratch = tempfile::tempdir()?;
     let rt = runtime()?;
     let started = Instant::now();
@@ -259,6 +297,12 @@ pub fn eval_triage(ctx: &Context, a: TriageArgs) -> anyhow::Result<ExitCode> {
         );
     }
     pb.finish_and_clear();
+    stopped(
+        &bench,
+        results.len(),
+        data.cases.len() * modes.len(),
+        "case runs",
+    );
     let run = TriageRun {
         dataset: a.dataset.display().to_string(),
         engine: bench.engine.name().into(),
@@ -325,14 +369,29 @@ pub fn eval_triage(ctx: &Context, a: TriageArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &a.junit {
         write(p, &run.junit())?;
     }
-    let regressions = baseline.as_ref().map(|b| run.regressions(b));
-    if let (Some(b), Some(regs)) = (&baseline, &regressions) {
-        if b.engine != run.engine {
-            eprintln!(
-                "warning: the baseline was run with the {} engine, this run with {}",
-                b.engine, run.engine
+    if let Some(b) = &baseline {
+        if (b.engine.as_str(), b.model.as_deref()) != (run.engine.as_str(), run.model.as_deref()) {
+            anyhow::bail!(
+                "the baseline was run with {} {}, this run with {} {}: compare runs of the same engine and model (write a new baseline with --json)",
+                b.engine,
+                b.model.as_deref().unwrap_or(""),
+                run.engine,
+                run.model.as_deref().unwrap_or("")
             );
         }
+        let shared = run
+            .results
+            .iter()
+            .filter(|r| b.results.iter().any(|x| x.id == r.id && x.mode == r.mode))
+            .count();
+        if shared == 0 {
+            anyhow::bail!(
+                "the baseline shares no case and mode with this run: nothing to compare (is it for another dataset or --mode?)"
+            );
+        }
+    }
+    let regressions = baseline.as_ref().map(|b| run.regressions(b));
+    if let (Some(b), Some(regs)) = (&baseline, &regressions) {
         println!(
             "\nagainst the baseline {}: {} regression(s), {} case(s) fixed",
             a.baseline
@@ -388,7 +447,7 @@ pub fn eval_feedback(ctx: &Context, a: FeedbackArgs) -> anyhow::Result<ExitCode>
         );
     }
     let warmup = a.warmup.unwrap_or(items.len() / 5).min(items.len() - 1);
-    let bench = bench(ctx, &a.engine, None)?;
+    let bench = bench(ctx, &a.engine, None, meter(ctx))?;
     let scratch = tempfile::tempdir()?;
     let rt = runtime()?;
     let started = Instant::now();
@@ -414,13 +473,7 @@ pub fn eval_feedback(ctx: &Context, a: FeedbackArgs) -> anyhow::Result<ExitCode>
     ))?;
     pb.finish_and_clear();
     let n = with.len().min(without.len());
-    if n < items.len() {
-        eprintln!(
-            "warning: the replay stopped after {n} of {} alerts: it spent the daily cost cap (${:.2}, [triage] daily_cost_usd)",
-            items.len(),
-            bench.params.budget.daily_cost_usd
-        );
-    }
+    stopped(&bench, n, items.len(), "alerts");
     let mut s = feedback_summary(&items[..n], &with, &without, warmup);
     s.at = now();
     s.dataset = a.dataset.display().to_string();
@@ -446,6 +499,9 @@ pub fn eval_feedback(ctx: &Context, a: FeedbackArgs) -> anyhow::Result<ExitCode>
             .map(|g| format!(" → {g:+.1} points"))
             .unwrap_or_default()
     );
+    if let (Some(w), Some(n)) = (s.distance_with, s.distance_without) {
+        println!("mean distance from the analyst's level: {w:.2} with, {n:.2} without (levels)");
+    }
     println!(
         "in band: {} with, {} without · feedback changed {} verdict(s): {} made right, {} made wrong · {} later alert(s) had precedent",
         s.with_in_band.show(),
@@ -483,8 +539,11 @@ fn reviewed_items(ctx: &Context, a: &BacktestArgs) -> anyhow::Result<(Vec<Item>,
             db.display()
         );
     }
-    let store = Store::open_in(&ctx.data_dir)?;
-    let since = a.since.as_deref().map(|s| s.trim().to_string());
+    let store = Store::open_read_only(&db)?;
+    let since = match a.since.as_deref() {
+        Some(s) => Some(since_key(s)?),
+        None => None,
+    };
     let mut reviewed = store.reviewed(since.as_deref())?;
     if let Some(n) = a.limit {
         let skip = reviewed.len().saturating_sub(n);
@@ -518,7 +577,8 @@ fn reviewed_items(ctx: &Context, a: &BacktestArgs) -> anyhow::Result<(Vec<Item>,
         });
         recorded.push(Outcome {
             verdict: r.verdict.as_deref().and_then(Level::parse),
-            confidence: r.confidence.unwrap_or(0.0),
+            // Without a recorded confidence it stays out of calibration.
+            confidence: r.confidence.unwrap_or(f64::NAN),
             latency_ms: r.latency_ms.unwrap_or(0),
             cost_usd: r.cost_usd,
             precedent: 0,
@@ -546,7 +606,8 @@ pub fn backtest(ctx: &Context, a: BacktestArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let started = Instant::now();
     let scratch = tempfile::tempdir()?;
-    let candidate = bench(ctx, &a.engine, a.prompt.as_deref())?;
+    let meter = meter(ctx);
+    let candidate = bench(ctx, &a.engine, a.prompt.as_deref(), meter.clone())?;
     let label = |b: &Bench, mode: TriageMode, prompt: &Option<PathBuf>| {
         format!(
             "{} {}{}",
@@ -573,6 +634,7 @@ pub fn backtest(ctx: &Context, a: BacktestArgs) -> anyhow::Result<ExitCode> {
                 feed: a.engine.feed.clone(),
             },
             a.vs_prompt.as_deref(),
+            meter.clone(),
         )?;
         let mode = a.vs_mode.unwrap_or(a.mode);
         let out = rt.block_on(replay(
@@ -599,13 +661,12 @@ pub fn backtest(ctx: &Context, a: BacktestArgs) -> anyhow::Result<ExitCode> {
     configs.push((label(&candidate, a.mode, &a.prompt), out));
     // A model replay that spent the daily cap stops early: compare on what both covered.
     let n = configs.iter().map(|(_, o)| o.len()).min().unwrap_or(0);
-    if n < items.len() {
-        eprintln!(
-            "warning: the re-triage stopped after {n} of {} alerts: it spent the daily cost cap (${:.2}, [triage] daily_cost_usd); use --limit or --since for fewer",
-            items.len(),
-            candidate.params.budget.daily_cost_usd
-        );
-    }
+    stopped(
+        &candidate,
+        n,
+        items.len(),
+        "alerts (use --limit or --since for fewer)",
+    );
     let s = BacktestSummary {
         at: now(),
         since: a.since.clone(),
@@ -693,6 +754,7 @@ pub fn selftest_injection(ctx: &Context, a: InjectionArgs) -> anyhow::Result<Exi
             feed: Vec::new(),
         },
         None,
+        meter(ctx),
     )?;
     let scratch = tempfile::tempdir()?;
     let rt = runtime()?;
@@ -706,6 +768,7 @@ pub fn selftest_injection(ctx: &Context, a: InjectionArgs) -> anyhow::Result<Exi
             pb.inc(1)
         }))?;
     pb.finish_and_clear();
+    stopped(&bench, trials.len(), payloads.len() * 3, "trials");
     println!(
         "injection canary · {} payloads × 3 alerts · engine {} ({}) · {:.1} s",
         payloads.len(),

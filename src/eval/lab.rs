@@ -126,17 +126,19 @@ impl Lab {
 }
 
 impl Lab {
-    /// All of it in one short line, for small terminals: `Lab: eval pipeline 52% · feedback
-    /// -1.5 pts · backtest 39% vs 41%`.
+    /// All of it in one short line, for small terminals: `Lab: eval offline pipeline 52% ·
+    /// feedback -1.5 pts · backtest 39% vs 41%`.
     pub fn compact(&self) -> Option<String> {
         let mut parts = Vec::new();
         if let Some(t) = &self.triage {
-            let modes: Vec<String> = t
-                .modes
-                .iter()
-                .map(|m| format!("{} {}", m.mode, pct(&m.passed)))
-                .collect();
-            parts.push(format!("eval {}", modes.join("/")));
+            let engine = t.engine.split(' ').next().unwrap_or(&t.engine);
+            let names: Vec<&str> = t.modes.iter().map(|m| m.mode.as_str()).collect();
+            let pcts: Vec<String> = t.modes.iter().map(|m| pct(&m.passed)).collect();
+            parts.push(format!(
+                "eval {engine} {} {}",
+                names.join("/"),
+                pcts.join("/")
+            ));
         }
         if let Some(f) = &self.feedback {
             parts.push(format!(
@@ -341,7 +343,7 @@ pub fn html(lab: &Lab) -> String {
             h,
             "<h2>Does feedback help?</h2><p class=muted>{} · engine {} ({}) · {} analyst(s) · first {} alerts only give feedback · run {}</p>\
              <p>Agreement with the analyst on the later alerts: <b>{}</b> with earlier feedback as precedent, {} without{}.\
-             In band: {} with, {} without. Feedback changed {} verdict(s): {} made right, {} made wrong.</p>",
+             In band: {} with, {} without. Mean distance from the analyst's level: {} with, {} without. Feedback changed {} verdict(s): {} made right, {} made wrong.</p>",
             esc(&f.dataset),
             esc(&f.engine),
             esc(&f.mode),
@@ -355,6 +357,8 @@ pub fn html(lab: &Lab) -> String {
                 .unwrap_or_default(),
             f.with_in_band.show(),
             f.without_in_band.show(),
+            f.distance_with.map_or("–".into(), |d| format!("{d:.2}")),
+            f.distance_without.map_or("–".into(), |d| format!("{d:.2}")),
             f.changed,
             f.fixed,
             f.broke

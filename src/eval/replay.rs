@@ -15,7 +15,7 @@ use crate::store::feedback::{NewFeedback, Thumbs};
 use crate::triage::engine::TriageMode;
 use crate::triage::verdict::Level;
 
-use super::metrics::{Confusion, Rate, Reliability, percentile, reliability};
+use super::metrics::{Confusion, Rate, Reliability, index, percentile, reliability};
 use super::triage::{Band, Bench, observe};
 
 /// One alert of a replayed queue with its truth.
@@ -34,15 +34,15 @@ pub struct Item {
 }
 
 /// The detection rule that raised an alert, as its source names it (Elastic
-/// `kibana.alert.rule.name`, Splunk `search_name` / `rule_name`, Wazuh `rule.description`,
-/// a generic `rule`), else its title: false positives are counted per rule.
+/// `kibana.alert.rule.name`, Splunk `search_name` / `rule_name`, ECS `rule.name`, Wazuh
+/// `rule.description`, a generic `rule`), else its title: false positives are counted per rule.
 pub fn source_rule(alert: &crate::alert::Alert) -> String {
     let rule = [
         "alert.rule.name",
         "search_name",
         "rule_name",
-        "rule.description",
         "rule.name",
+        "rule.description",
         "rule",
     ]
     .iter()
@@ -75,9 +75,8 @@ impl Outcome {
 }
 
 /// Triages every item in order in a fresh store under `dir`; with `feedback`, records each
-/// item's label as the analyst's judgement once its triage is done. A model replay stops
-/// once it has spent the daily cost cap (`[triage] daily_cost_usd`): the outcomes then cover
-/// only the first items.
+/// item's label as the analyst's judgement once its triage is done. A replay stops once the
+/// bench's cost meter is spent: the outcomes then cover only the first items.
 pub async fn replay(
     bench: &Bench,
     items: &[Item],
@@ -87,11 +86,9 @@ pub async fn replay(
     mut progress: impl FnMut(usize),
 ) -> anyhow::Result<Vec<Outcome>> {
     let pipeline = bench.scratch(dir)?;
-    let cap = bench.params.budget.daily_cost_usd;
-    let mut spent = 0.0;
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        if cap > 0.0 && spent >= cap {
+        if bench.meter.exhausted() {
             break;
         }
         let (observed, outcome) = observe(&pipeline, item.alert.clone(), mode).await;
@@ -119,7 +116,7 @@ pub async fn replay(
             tokio::task::spawn_blocking(move || stores.get()?.add_feedback(&fb).map(|_| ()))
                 .await??;
         }
-        spent += o.cost_usd;
+        bench.meter.add(o.cost_usd);
         out.push(o);
         progress(i + 1);
     }
@@ -141,6 +138,12 @@ pub struct FeedbackSummary {
     /// Same level as the analyst, on the later alerts.
     pub with: Rate,
     pub without: Rate,
+    /// Mean distance in levels from the analyst's verdict on the later alerts (0 = same
+    /// level, 4 = CRITICAL for BENIGN): closer counts even when not exact.
+    #[serde(default)]
+    pub distance_with: Option<f64>,
+    #[serde(default)]
+    pub distance_without: Option<f64>,
     /// Inside the case's band, on the later alerts.
     pub with_in_band: Rate,
     pub without_in_band: Rate,
@@ -179,7 +182,14 @@ pub fn feedback_summary(
         warmup,
         ..FeedbackSummary::default()
     };
+    let distance = |o: &Outcome, label: Level| {
+        o.verdict
+            .map(|v| (index(v) as f64 - index(label) as f64).abs())
+    };
+    let (mut dw, mut dn) = (Vec::new(), Vec::new());
     for ((item, w), n) in items.iter().zip(with).zip(without).skip(warmup) {
+        dw.extend(distance(w, item.label));
+        dn.extend(distance(n, item.label));
         let (aw, an) = (w.agrees(item.label), n.agrees(item.label));
         s.with.add(aw);
         s.without.add(an);
@@ -194,7 +204,7 @@ pub fn feedback_summary(
         if w.verdict != n.verdict {
             let show = |o: &Outcome| o.verdict.map_or("none", Level::as_str);
             s.changes.push(format!(
-                "{} ({}): {} → {} with {} precedent case(s), analyst said {}",
+                "{} ({}): {} without feedback → {} with it ({} similar reviewed case(s) shown), analyst said {}",
                 item.alert.alert.id,
                 item.group,
                 show(n),
@@ -210,6 +220,9 @@ pub fn feedback_summary(
         s.curve_with.push(s.with.value().unwrap_or(0.0));
         s.curve_without.push(s.without.value().unwrap_or(0.0));
     }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    s.distance_with = mean(&dw);
+    s.distance_without = mean(&dn);
     s
 }
 
@@ -309,23 +322,29 @@ pub fn config_summary(label: &str, items: &[Item], outcomes: &[Outcome]) -> Conf
             ..RuleFp::default()
         });
         r.alerts += 1;
-        let analyst_benign = item.label <= Level::Low;
-        r.analyst_benign += usize::from(analyst_benign);
+        let level = s.per_level.entry(item.label.as_str().into()).or_default();
+        // A failed triage agrees with nobody: it counts as a miss overall and per level,
+        // and stays out of the matrix, the false-positive rate and calibration.
         let Some(v) = o.verdict else {
             s.errors += 1;
             s.agreement.add(false);
+            level.add(false);
             continue;
         };
-        r.false_positives += usize::from(analyst_benign && v >= Level::Medium);
         let right = v == item.label;
+        level.add(right);
+        let analyst_benign = item.label <= Level::Low;
+        r.analyst_benign += usize::from(analyst_benign);
+        r.false_positives += usize::from(analyst_benign && v >= Level::Medium);
         s.agreement.add(right);
         s.confusion.add(item.label, v);
-        points.push((o.confidence, right));
+        if o.confidence.is_finite() {
+            points.push((o.confidence, right));
+        }
         if o.latency_ms > 0 {
             latencies.push(o.latency_ms);
         }
     }
-    s.per_level = s.confusion.per_level();
     s.reliability = reliability(&points, 10);
     s.p50_latency_ms = percentile(&latencies, 50.0);
     s.p95_latency_ms = percentile(&latencies, 95.0);
@@ -386,6 +405,9 @@ mod tests {
         assert_eq!(s.without, Rate { hits: 1, total: 2 });
         assert_eq!((s.changed, s.fixed, s.broke), (1, 1, 0));
         assert_eq!(s.gain_points().map(f64::round), Some(50.0));
+        // Later alerts: BENIGN said BENIGN/MEDIUM (0, 2) with, MEDIUM/BENIGN without… per arm.
+        assert_eq!(s.distance_with, Some(0.0));
+        assert_eq!(s.distance_without, Some(1.0));
         assert_eq!(s.curve_with, [1.0, 1.0]);
         assert_eq!(chart(&s.curve_with, &s.curve_without, 10, 3).len(), 3);
     }

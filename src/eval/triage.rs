@@ -176,9 +176,42 @@ fn parse_expect(e: &Value) -> Result<Expect, String> {
     })
 }
 
+/// A time as the store writes them (UTC, RFC 3339 with milliseconds), so times sort in
+/// order: an RFC 3339 time with any offset, or a `YYYY-MM-DD` date (its midnight, UTC).
+pub fn utc_key(s: &str) -> Option<String> {
+    let s = s.trim();
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })?;
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// `time`, which orders the queue.
+fn queue_time(v: &Value) -> Result<String, String> {
+    let s = string(v, "time")?;
+    utc_key(&s).ok_or_else(|| {
+        format!(
+            "field `time` {s:?} must be an RFC 3339 time or a YYYY-MM-DD date (it orders the queue)"
+        )
+    })
+}
+
+/// A label from the dataset, on one line (it is printed and used as a key).
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn parse_case(line: &str, origin: &str) -> Result<Case, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let id = string(&v, "id")?;
+    let id = one_line(&string(&v, "id")?);
     let mut alert = match (v.get("alert"), v.get("alert_text")) {
         (Some(a @ Value::Object(_)), _) => from_json(a),
         (_, Some(Value::String(t))) => from_text(t, Some(&id)),
@@ -200,21 +233,13 @@ fn parse_case(line: &str, origin: &str) -> Result<Case, String> {
         None => expect.verdict.high,
     };
     Ok(Case {
-        class: v
-            .get("class")
-            .and_then(Value::as_str)
-            .unwrap_or("unclassified")
-            .to_string(),
-        shape: v
-            .get("shape")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        time: v
-            .get("time")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        class: one_line(
+            v.get("class")
+                .and_then(Value::as_str)
+                .unwrap_or("unclassified"),
+        ),
+        shape: one_line(v.get("shape").and_then(Value::as_str).unwrap_or("")),
+        time: queue_time(&v)?,
         alert: Arc::new(LoadedAlert {
             alert,
             raw,
@@ -476,14 +501,53 @@ impl CaseResult {
     }
 }
 
+/// One spend counter for a whole evaluation command (every mode, arm, configuration and
+/// trial), started from what model triage already spent today: runs stop once the daily
+/// cap (`[triage] daily_cost_usd`) is reached, however many scratch stores they use.
+#[derive(Clone, Default)]
+pub struct CostMeter {
+    inner: Arc<std::sync::Mutex<(f64, f64)>>,
+}
+
+impl CostMeter {
+    /// `cap` 0 = none.
+    pub fn new(cap: f64, spent_today: f64) -> CostMeter {
+        CostMeter {
+            inner: Arc::new(std::sync::Mutex::new((spent_today.max(0.0), cap.max(0.0)))),
+        }
+    }
+
+    fn read(&self) -> (f64, f64) {
+        self.inner.lock().map(|g| *g).unwrap_or((0.0, 0.0))
+    }
+
+    pub fn add(&self, usd: f64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0 += usd.max(0.0);
+        }
+    }
+
+    pub fn exhausted(&self) -> bool {
+        let (spent, cap) = self.read();
+        cap > 0.0 && spent >= cap
+    }
+
+    /// `$25.02 spent of the $25.00 daily cap`.
+    pub fn line(&self) -> String {
+        let (spent, cap) = self.read();
+        format!("${spent:.2} spent of the ${cap:.2} daily cap ([triage] daily_cost_usd)")
+    }
+}
+
 /// What every evaluation run needs: the knowledge base, the engine, the retrieval settings,
-/// and the offline feeds imported into each scratch store.
+/// the offline feeds imported into each scratch store, and the command's cost meter.
 #[derive(Clone)]
 pub struct Bench {
     pub kb: Arc<KnowledgeBase>,
     pub engine: Arc<dyn Engine>,
     pub params: TriageParams,
     pub feeds: Vec<IntelRecord>,
+    pub meter: CostMeter,
 }
 
 impl Bench {
@@ -521,7 +585,8 @@ pub async fn observe(
     }
 }
 
-/// Runs every case (in time order, one scratch store per mode) and checks it.
+/// Runs every case (in time order, one scratch store per mode) and checks it; stops early
+/// (fewer results than cases) once the cost meter is spent.
 pub async fn run_cases(
     bench: &Bench,
     cases: &[Case],
@@ -533,7 +598,11 @@ pub async fn run_cases(
     let engine = bench.engine.name().to_string();
     let mut out = Vec::with_capacity(cases.len());
     for c in cases {
+        if bench.meter.exhausted() {
+            break;
+        }
         let (observed, _) = observe(&pipeline, c.alert.clone(), mode).await;
+        bench.meter.add(observed.cost_usd);
         let failures = check(&c.expect, &observed);
         let r = CaseResult {
             id: c.id.clone(),
@@ -807,6 +876,18 @@ mod tests {
             check(&expect(), &Observed::failed("boom".into()))[0].invariant,
             "triage"
         );
+    }
+
+    #[test]
+    fn queue_times_sort_by_instant_whatever_their_offset() {
+        let late = utc_key("2026-01-01T23:30:00-02:00");
+        let early = utc_key("2026-01-02T00:00:00Z");
+        assert!(late > early, "{late:?} {early:?}");
+        assert_eq!(
+            utc_key("2026-01-02").as_deref(),
+            Some("2026-01-02T00:00:00.000Z")
+        );
+        assert_eq!(utc_key("yesterday"), None);
     }
 
     #[test]

@@ -274,6 +274,41 @@ impl Store {
         Store::open(&data_dir.join(DB_FILE))
     }
 
+    /// Opens an existing database only to read it: no journal-mode switch, no migration, no
+    /// clean-up of abandoned runs — nothing is written (a backtest reads the history this way).
+    /// A schema older or newer than this build's is an error that says what to do.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let (found, known) = (store.schema_version()?, Store::known_schema());
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                known,
+            });
+        }
+        if found < known {
+            return Err(StoreError::Migration(format!(
+                "{} has schema {found}, this build reads {known}: open it once with any other command (the console, `history`) to upgrade it, then run this again",
+                path.display()
+            )));
+        }
+        Ok(store)
+    }
+
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),

@@ -357,7 +357,7 @@ fn snapshot_stats_screen() {
             "Feedback replay 2026-12-01 · offline: later alerts 35% (24/68) with feedback, 37% (25/68) without (-1.5 pts)".into(),
             "Backtest 2026-12-01 · 85 reviewed alerts: recorded verdicts 39% (33/85) ECE 0.17 vs offline pipeline 39% (33/85) ECE 0.17".into(),
         ],
-        compact: Some("Lab: eval pipeline 52% · feedback -1.5 pts · backtest 39% vs 39%".into()),
+        compact: Some("Lab: eval offline pipeline 52% · feedback -1.5 pts · backtest 39% vs 39%".into()),
     });
     insta::assert_snapshot!("stats_120x40", screen(&c, 120, 40));
     insta::assert_snapshot!("stats_80x24", screen(&c, 80, 24));

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use soc_copilot::eval::injection::{Payload, selftest};
 use soc_copilot::eval::lab::Lab;
 use soc_copilot::eval::replay::{Item, feedback_summary, replay};
-use soc_copilot::eval::triage::{Bench, TriageRun, read_dataset, run_cases};
+use soc_copilot::eval::triage::{Bench, CostMeter, TriageRun, read_dataset, run_cases};
 use soc_copilot::llm::ModelSettings;
 use soc_copilot::llm::anthropic::Anthropic;
 use soc_copilot::search::KnowledgeBase;
@@ -144,10 +144,15 @@ fn eval_triage_names_each_broken_invariant_and_gates_on_the_baseline() {
     for external in ["<script", "http://", "https://", "<link"] {
         assert!(!html.contains(external), "self-contained: found {external}");
     }
-    let lab = Lab::load(dir.path()).lines();
+    let lab = Lab::load(dir.path());
+    let lines = lab.lines();
     assert!(
-        lab[0].contains("offline") && lab[0].contains("pipeline 67% (2/3)"),
-        "{lab:?}"
+        lines[0].contains("offline") && lines[0].contains("pipeline 67% (2/3)"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lab.compact().as_deref(),
+        Some("Lab: eval offline pipeline/agentic 67%/67%")
     );
 
     // A baseline in which sched-1 passed: now it fails, so the run exits 1 and says why.
@@ -259,6 +264,7 @@ async fn a_model_engine_runs_in_both_modes_and_a_prompt_file_replaces_the_system
         engine: Arc::new(model(&server)),
         params: TriageParams::default(),
         feeds: Vec::new(),
+        meter: CostMeter::default(),
     };
     let mut run = TriageRun {
         engine: "anthropic".into(),
@@ -286,7 +292,7 @@ async fn a_model_engine_runs_in_both_modes_and_a_prompt_file_replaces_the_system
 
     // A model replay spends at most the daily cost cap (each answer here costs $0.0045).
     let mut capped = bench.clone();
-    capped.params.budget.daily_cost_usd = 0.004;
+    capped.meter = CostMeter::new(0.004, 0.0);
     let items: Vec<Item> = cases
         .iter()
         .map(|c| Item {
@@ -352,6 +358,7 @@ async fn feedback_replay_gives_precedent_only_to_the_arm_with_feedback() {
         engine: Arc::new(OfflineEngine),
         params: TriageParams::default(),
         feeds: Vec::new(),
+        meter: CostMeter::default(),
     };
     // The same benign look-alike, again and again: analysts call it BENIGN every time.
     let items: Vec<Item> = (0..6)
@@ -539,6 +546,7 @@ async fn the_canary_fails_a_payload_that_moved_a_gullible_model_unflagged() {
         engine: Arc::new(model(&server)),
         params: TriageParams::default(),
         feeds: Vec::new(),
+        meter: CostMeter::default(),
     };
     let payloads = [
         Payload {
@@ -649,6 +657,7 @@ async fn an_openai_compatible_engine_is_evaluated_the_same_way() {
         engine: Arc::new(engine),
         params: TriageParams::default(),
         feeds: Vec::new(),
+        meter: CostMeter::default(),
     };
     let r = run_cases(
         &bench,
