@@ -6,6 +6,7 @@ pub mod assets;
 pub mod attack;
 pub mod config;
 pub mod eval;
+pub mod incident;
 pub mod intel;
 pub mod llm;
 pub mod logging;

@@ -1,0 +1,3 @@
+//! Incidents: alerts that belong to one attack, grouped and explained.
+
+pub mod correlate;
