@@ -10,6 +10,7 @@ pub mod incident;
 pub mod intel;
 pub mod llm;
 pub mod logging;
+pub mod privacy;
 pub mod search;
 pub mod server;
 pub mod store;

@@ -1,0 +1,3 @@
+//! Private data stays home: pseudonymisation of the entities a SOC names.
+
+pub mod pseudo;
