@@ -282,6 +282,63 @@ fn all() -> String {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    pub window_minutes: u64,
+    pub chain_window_hours: u64,
+}
+
+impl IncidentsConfig {
+    pub fn settings(&self) -> crate::incident::correlate::Settings {
+        crate::incident::correlate::Settings {
+            window_secs: self.window_minutes as i64 * 60,
+            chain_window_secs: self.chain_window_hours as i64 * 3600,
+        }
+    }
+}
+
+/// One case system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffTarget {
+    pub base_url: String,
+    pub key: Option<Secret>,
+    /// DFIR-IRIS only.
+    pub customer_id: Option<i64>,
+}
+
+impl HandoffTarget {
+    pub fn configured(&self) -> bool {
+        !self.base_url.trim().is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffConfig {
+    pub timeout_secs: u64,
+    pub dir: PathBuf,
+    pub thehive: HandoffTarget,
+    pub iris: HandoffTarget,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    pub pseudonymise: Vec<String>,
+    pub custom: Vec<String>,
+    pub leak_check: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutocloseConfig {
+    pub enabled: bool,
+    pub min_confidence: f64,
+    pub min_precedents: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub paths: Paths,
     pub attack: AttackConfig,
@@ -293,6 +350,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub intel: IntelConfig,
     pub triage: TriageConfig,
+    pub incidents: IncidentsConfig,
+    pub handoff: HandoffConfig,
+    pub privacy: PrivacyConfig,
+    pub autoclose: AutocloseConfig,
     /// The user file that was merged in, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -408,6 +469,17 @@ impl Config {
                 p.base_url = v;
             }
         }
+        for (t, name) in [
+            (&mut config.handoff.thehive, "THEHIVE"),
+            (&mut config.handoff.iris, "IRIS"),
+        ] {
+            if let Some(v) = env_var(&format!("SOC_COPILOT_HANDOFF_{name}_URL")) {
+                t.base_url = v;
+            }
+            if let Some(v) = env_var(&format!("SOC_COPILOT_HANDOFF_{name}_KEY")) {
+                t.key = Some(Secret(v));
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -459,6 +531,57 @@ impl Config {
             }
         }
         range("[retrieval] depth", self.retrieval.depth, 1, 5000)?;
+        range(
+            "[incidents] window_minutes",
+            self.incidents.window_minutes as usize,
+            1,
+            10080,
+        )?;
+        range(
+            "[incidents] chain_window_hours",
+            self.incidents.chain_window_hours as usize,
+            1,
+            720,
+        )?;
+        range(
+            "[handoff] timeout_secs",
+            self.handoff.timeout_secs as usize,
+            1,
+            600,
+        )?;
+        for kind in &self.privacy.pseudonymise {
+            if crate::privacy::pseudo::Kind::parse(kind).is_none() {
+                return Err(bad(
+                    "[privacy] pseudonymise",
+                    format!(
+                        "names {kind:?}: the kinds are \"users\", \"hosts\", \"internal_ips\", \"emails\""
+                    ),
+                ));
+            }
+        }
+        for (i, re) in self.privacy.custom.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(re) {
+                return Err(bad(
+                    "[privacy] custom",
+                    format!(
+                        "pattern {} ({re:?}) is not a valid regular expression: {e}",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.autoclose.min_confidence) {
+            return Err(bad(
+                "[autoclose] min_confidence",
+                format!("= {}: must be 0–1", self.autoclose.min_confidence),
+            ));
+        }
+        range(
+            "[autoclose] min_precedents",
+            self.autoclose.min_precedents,
+            1,
+            100,
+        )?;
         range("[embedding] threads", self.embedding.threads, 0, cores * 4)?;
         range("[embedding] batch", self.embedding.batch, 1, 1024)?;
         range("[server] concurrency", self.server.concurrency, 1, 1024)?;
@@ -577,6 +700,13 @@ impl Config {
                 max_cost_usd: t.max_cost_usd,
                 daily_cost_usd: t.daily_cost_usd,
             },
+            autoclose: self
+                .autoclose
+                .enabled
+                .then_some(crate::triage::autoclose::Policy {
+                    min_confidence: self.autoclose.min_confidence,
+                    min_precedents: self.autoclose.min_precedents,
+                }),
             ..Default::default()
         }
     }

@@ -57,6 +57,27 @@ impl Iocs {
     }
 }
 
+impl Iocs {
+    /// Every list, to fill or merge.
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 13] {
+        [
+            ("public IP", &mut self.public_ips),
+            ("private IP", &mut self.private_ips),
+            ("domain", &mut self.domains),
+            ("URL", &mut self.urls),
+            ("MD5", &mut self.md5),
+            ("SHA-1", &mut self.sha1),
+            ("SHA-256", &mut self.sha256),
+            ("e-mail", &mut self.emails),
+            ("CVE", &mut self.cves),
+            ("user", &mut self.users),
+            ("host", &mut self.hosts),
+            ("process", &mut self.processes),
+            ("command line", &mut self.command_lines),
+        ]
+    }
+}
+
 /// Most values kept per kind: an alert listing ten thousand IPs is summarised, not copied.
 const MAX_PER_KIND: usize = 50;
 

@@ -172,6 +172,7 @@ pub fn run(ctx: &Context, engine: Arc<dyn Engine>, b: Batch) -> anyhow::Result<E
         tokens.0,
         tokens.1
     );
+    super::incidents::regroup(ctx);
     Ok(if failed == 0 && bad_lines == 0 {
         ExitCode::SUCCESS
     } else {

@@ -26,6 +26,9 @@ pub enum EvalCommand {
     /// Does analyst feedback help? Replay a labelled queue in time order with and without
     /// earlier feedback as precedent and compare agreement on the later alerts.
     Feedback(super::lab::FeedbackArgs),
+    /// Grouping quality on a labelled set of interleaved incidents: pairwise precision and
+    /// recall, incidents recovered whole, on intake and after triage.
+    Incidents(super::lab::IncidentsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,7 @@ pub fn run(ctx: &Context, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
         EvalCommand::Citations(args) => return citations(ctx, args),
         EvalCommand::Triage(args) => return super::lab::eval_triage(ctx, args),
         EvalCommand::Feedback(args) => return super::lab::eval_feedback(ctx, args),
+        EvalCommand::Incidents(args) => return super::lab::eval_incidents(ctx, args),
     };
     let cases = dataset(&args.dataset)?;
     let started = Instant::now();

@@ -810,3 +810,113 @@ pub fn selftest_injection(ctx: &Context, a: InjectionArgs) -> anyhow::Result<Exi
         ExitCode::SUCCESS
     })
 }
+
+#[derive(Debug, clap::Args)]
+pub struct IncidentsArgs {
+    /// Labelled alerts, `{"incident": "inc-1" | null, "alert": {…}}` per line, in time order.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub dataset: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Also write both scores as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
+}
+
+/// Grouping quality: the labelled alerts stored in a scratch store and grouped as on
+/// intake (no verdicts yet), then triaged and grouped again (verdicts add tactic chains).
+pub fn eval_incidents(ctx: &Context, a: IncidentsArgs) -> anyhow::Result<ExitCode> {
+    use soc_copilot::eval::grouping;
+    let (cases, errors) =
+        grouping::read(&a.dataset).with_context(|| format!("reading {}", a.dataset.display()))?;
+    for e in &errors {
+        eprintln!("warning: skipped {e}");
+    }
+    if cases.is_empty() {
+        anyhow::bail!(
+            "no labelled alert could be read from {}",
+            a.dataset.display()
+        );
+    }
+    let labels: std::collections::BTreeMap<String, Option<String>> = cases
+        .iter()
+        .map(|c| (c.alert.alert.id.clone(), c.incident.clone()))
+        .collect();
+    let b = bench(ctx, &a.engine, None, meter(ctx))?;
+    let dir = tempfile::tempdir()?;
+    let pipeline = b.scratch(dir.path())?;
+    let settings = ctx.config.incidents.settings();
+    let groups = |store: &Store| -> anyhow::Result<Vec<Vec<String>>> {
+        let mut out = Vec::new();
+        for i in store.incidents(100_000)? {
+            out.push(
+                store
+                    .incident_members(&i.id)?
+                    .into_iter()
+                    .map(|m| m.key)
+                    .collect(),
+            );
+        }
+        Ok(out)
+    };
+    let started = Instant::now();
+    let intake = {
+        let mut store = pipeline.stores.get()?;
+        for c in &cases {
+            store.upsert_alert(&c.alert.alert, &c.alert.raw, None)?;
+        }
+        soc_copilot::incident::refresh(&mut store, settings)?;
+        grouping::score(&labels, &groups(&store)?)
+    };
+    let intake_secs = started.elapsed().as_secs_f64();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut failed = 0;
+    for c in &cases {
+        if rt
+            .block_on(pipeline.run(
+                soc_copilot::triage::Request::new(c.alert.clone()),
+                &mut soc_copilot::triage::events::Quiet,
+            ))
+            .is_err()
+        {
+            failed += 1;
+        }
+    }
+    let triaged = {
+        let mut store = pipeline.stores.get()?;
+        soc_copilot::incident::refresh(&mut store, settings)?;
+        grouping::score(&labels, &groups(&store)?)
+    };
+    println!(
+        "{} alerts, {} labelled incidents ({} bad lines skipped)",
+        cases.len(),
+        intake.labelled_incidents,
+        errors.len()
+    );
+    println!("on intake (no verdicts):   {}", intake.line());
+    println!(
+        "after triage ({}{}): {}",
+        b.engine.label(),
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        },
+        triaged.line()
+    );
+    eprintln!("grouping on intake took {intake_secs:.2} s including storing");
+    if let Some(path) = &a.json {
+        write(
+            path,
+            &serde_json::to_string_pretty(&serde_json::json!({
+                "dataset": a.dataset.display().to_string(),
+                "engine": b.engine.label(),
+                "intake": intake,
+                "triaged": triaged,
+            }))?,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -14,6 +14,8 @@ macro_rules! println {
 pub mod batch;
 pub mod doctor;
 pub mod eval;
+pub mod handoff;
+pub mod incidents;
 pub mod ingest;
 pub mod intel;
 pub mod lab;
@@ -83,6 +85,18 @@ pub enum Command {
     /// Re-triage the alerts analysts reviewed with another engine, mode or prompt and compare
     /// agreement, calibration, false positives per rule, cost and latency (history untouched).
     Backtest(lab::BacktestArgs),
+    /// Hand an alert or incident to a case system (TheHive, DFIR-IRIS) or export it as MISP,
+    /// STIX 2.1 or Markdown; `export finetune` writes reviewed triages as training data.
+    Export(handoff::ExportArgs),
+    /// Draft a Sigma rule from a confirmed alert or incident, validate it and test it
+    /// against the stored history.
+    Sigma(handoff::SigmaArgs),
+    /// Review and reverse autonomous closures ([autoclose]).
+    #[command(subcommand)]
+    Autoclose(handoff::AutocloseCommand),
+    /// Alerts correlated into incidents: list, show, merge, split, triage as one.
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCommand),
     /// Self-checks of the tool's defences.
     #[command(subcommand)]
     Selftest(lab::SelftestCommand),
@@ -146,8 +160,7 @@ impl Context {
         &self,
         stores: Arc<soc_copilot::store::StorePool>,
     ) -> Option<Arc<soc_copilot::intel::remote::Investigator>> {
-        soc_copilot::intel::remote::Investigator::from_config(&self.config.intel, stores)
-            .map(Arc::new)
+        soc_copilot::intel::remote::Investigator::for_config(&self.config, stores).map(Arc::new)
     }
 
     pub fn triage_params(&self) -> soc_copilot::triage::TriageParams {
@@ -192,5 +205,9 @@ pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Enrich(a) => intel::enrich_cmd(&ctx, a),
         Command::Backtest(a) => lab::backtest(&ctx, a),
         Command::Selftest(lab::SelftestCommand::Injection(a)) => lab::selftest_injection(&ctx, a),
+        Command::Incidents(c) => incidents::run(&ctx, c),
+        Command::Export(a) => handoff::export(&ctx, a),
+        Command::Sigma(a) => handoff::sigma(&ctx, a),
+        Command::Autoclose(c) => handoff::autoclose(&ctx, c),
     }
 }

@@ -97,6 +97,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }),
     );
     state.intel = pipeline.intel.clone();
+    state.incident_settings = ctx.config.incidents.settings();
     let state = Arc::new(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -116,6 +117,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         );
         tracing::info!(%bound, "listening");
+        // Grouping follows intake: every few seconds, when alerts or verdicts changed.
+        let regroup = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    let s = state.clone();
+                    let r = tokio::task::spawn_blocking(move || {
+                        let mut store = s.stores.get().map_err(|e| e.to_string())?;
+                        soc_copilot::incident::refresh_if_changed(
+                            &mut store,
+                            s.incident_settings,
+                            &s.incidents_seen,
+                        )
+                        .map_err(|e| e.to_string())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = r {
+                        tracing::warn!("could not regroup incidents: {e}");
+                    }
+                }
+            })
+        };
         let workers = tokio::spawn(intake::work(
             pipeline,
             backlog,
@@ -126,6 +150,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         // The server (and with it the intake sender) is gone: queued alerts stay queued in
         // the store and are triaged after the next start; runs in flight close as cancelled.
         workers.abort();
+        regroup.abort();
         let _ = workers.await;
         eprintln!("stopped");
         Ok::<_, anyhow::Error>(())

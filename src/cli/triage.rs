@@ -101,6 +101,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    super::incidents::regroup(ctx);
     Ok(if failed == 0 && loaded.errors.is_empty() {
         ExitCode::SUCCESS
     } else {

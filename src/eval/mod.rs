@@ -2,6 +2,7 @@
 //! feedback replay, backtests on reviewed history, and the injection canary.
 
 pub mod citations;
+pub mod grouping;
 pub mod injection;
 pub mod lab;
 pub mod metrics;

@@ -132,10 +132,43 @@ fn min_rank(n: &Node) -> Option<usize> {
     n.tactics.iter().filter_map(|t| tactic_rank(t)).min()
 }
 
-/// Groups `nodes` into incidents. `split` holds row pairs an analyst separated: no link is
-/// made between them (they may still meet through a third alert unless that is split too).
-/// Singletons are groups of one.
-pub fn correlate(nodes: &[Node], s: Settings, split: &BTreeSet<(i64, i64)>) -> Vec<Group> {
+/// The analyst's decisions correlation obeys: pairs split apart are never linked (they may
+/// still meet through a third alert unless that is split too); merged pairs are always one
+/// incident. Pairs are `(smaller row, larger row)`.
+#[derive(Debug, Clone, Default)]
+pub struct Decisions {
+    pub split: BTreeSet<(i64, i64)>,
+    /// (a, b, who merged them)
+    pub merge: Vec<(i64, i64, String)>,
+}
+
+/// An indicator carried by more alerts than this share of the set (and more than
+/// `COMMON_MIN` alerts) is infrastructure — a proxy, a resolver, the company's domain — and
+/// links nothing.
+const COMMON_SHARE: f64 = 0.02;
+const COMMON_MIN: usize = 50;
+
+/// Indicators too common to link alerts (see `COMMON_SHARE`).
+pub fn common_indicators(nodes: &[Node]) -> BTreeSet<String> {
+    let mut df: HashMap<String, usize> = HashMap::new();
+    for n in nodes {
+        let mine: BTreeSet<String> = n.indicators.iter().map(|i| i.to_lowercase()).collect();
+        for i in mine {
+            *df.entry(i).or_default() += 1;
+        }
+    }
+    let cap = COMMON_MIN.max((nodes.len() as f64 * COMMON_SHARE) as usize);
+    df.into_iter()
+        .filter(|(_, n)| *n > cap)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Groups `nodes` into incidents, obeying the analyst's `decisions`. Singletons are groups
+/// of one.
+pub fn correlate(nodes: &[Node], s: Settings, decisions: &Decisions) -> Vec<Group> {
+    let split = &decisions.split;
+    let common = common_indicators(nodes);
     let mut order: Vec<usize> = (0..nodes.len()).collect();
     order.sort_by_key(|&i| (nodes[i].at, nodes[i].row));
     let mut dsu = Dsu((0..nodes.len()).collect());
@@ -145,7 +178,8 @@ pub fn correlate(nodes: &[Node], s: Settings, split: &BTreeSet<(i64, i64)>) -> V
     let is_split = |a: i64, b: i64| split.contains(&(a.min(b), a.max(b)));
     for &i in &order {
         let n = &nodes[i];
-        let my_keys = keys(n);
+        let mut my_keys = keys(n);
+        my_keys.retain(|(k, _)| !k.strip_prefix("i:").is_some_and(|i| common.contains(i)));
         // Candidate earlier alerts with what they share.
         let mut shared: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for (k, label) in &my_keys {
@@ -208,6 +242,15 @@ pub fn correlate(nodes: &[Node], s: Settings, split: &BTreeSet<(i64, i64)>) -> V
             while v.len() > 64 {
                 v.remove(0);
             }
+        }
+    }
+    let index: HashMap<i64, usize> = nodes.iter().enumerate().map(|(i, n)| (n.row, i)).collect();
+    for (a, b, who) in &decisions.merge {
+        if let (Some(&i), Some(&j)) = (index.get(a), index.get(b))
+            && dsu.find(i) != dsu.find(j)
+        {
+            dsu.union(i, j);
+            links.push((i, j, format!("merged by {who}")));
         }
     }
     let mut groups: BTreeMap<usize, Group> = BTreeMap::new();
@@ -281,7 +324,7 @@ mod tests {
             ),
             node(4, 45, "hr-9", "mlee", &[], &["execution"]),
         ];
-        let g = correlate(&nodes, Settings::default(), &BTreeSet::new());
+        let g = correlate(&nodes, Settings::default(), &Decisions::default());
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].rows, [1, 2, 3]);
         assert_eq!(g[0].links[0].why, "shares 185.220.101.47 within 20 min");
@@ -295,7 +338,7 @@ mod tests {
         let g = correlate(
             &[phish.clone(), dump],
             Settings::default(),
-            &BTreeSet::new(),
+            &Decisions::default(),
         );
         assert_eq!(g.len(), 1, "{g:?}");
         assert!(
@@ -304,8 +347,21 @@ mod tests {
                 .contains("moves on from initial-access to credential-access after 2.5 h")
         );
         let older_stage = node(3, 150, "fin-1", "", &[], &["reconnaissance"]);
-        let g = correlate(&[phish, older_stage], Settings::default(), &BTreeSet::new());
+        let g = correlate(
+            &[phish, older_stage],
+            Settings::default(),
+            &Decisions::default(),
+        );
         assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn an_indicator_on_many_alerts_links_nothing() {
+        let nodes: Vec<Node> = (0..60)
+            .map(|i| node(i, i, &format!("h{i}"), "", &["10.9.9.9-proxy.corp"], &[]))
+            .collect();
+        let g = correlate(&nodes, Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 60);
     }
 
     #[test]
@@ -314,8 +370,19 @@ mod tests {
             node(1, 0, "web-1", "", &["203.0.113.9"], &[]),
             node(2, 5, "web-2", "", &["203.0.113.9"], &[]),
         ];
-        let split: BTreeSet<(i64, i64)> = [(1, 2)].into();
+        let split = Decisions {
+            split: [(1, 2)].into(),
+            merge: Vec::new(),
+        };
         assert_eq!(correlate(&nodes, Settings::default(), &split).len(), 2);
+        let merged = Decisions {
+            split: BTreeSet::new(),
+            merge: vec![(1, 3, "ana".into())],
+        };
+        let far = node(3, 600, "db-7", "", &[], &[]);
+        let g = correlate(&[nodes[0].clone(), far], Settings::default(), &merged);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].links[0].why, "merged by ana");
         assert_eq!(tactic_rank("Lateral Movement"), Some(9));
     }
 }

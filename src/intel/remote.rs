@@ -593,6 +593,8 @@ pub struct Investigator {
     timeout: Duration,
     max_wait: Duration,
     stores: Arc<StorePool>,
+    /// Pseudonymised entities are never looked up: they would leave the machine.
+    privacy: Option<Arc<crate::privacy::Privacy>>,
 }
 
 /// Remote answers kept at most (bytes of raw body per lookup).
@@ -636,7 +638,31 @@ impl Investigator {
             timeout: Duration::from_secs(c.timeout_secs.max(1)),
             max_wait: Duration::from_secs(c.max_wait_secs),
             stores,
+            privacy: None,
         })
+    }
+
+    /// The providers `config` sets up, never sent a pseudonymised entity. When the
+    /// pseudonym map cannot be read, remote intel stays off rather than risk a leak.
+    pub fn for_config(
+        config: &crate::config::Config,
+        stores: Arc<StorePool>,
+    ) -> Option<Investigator> {
+        let privacy = match crate::privacy::Privacy::from_config(config) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("remote intel is off: pseudonymisation cannot start: {e}");
+                return None;
+            }
+        };
+        Investigator::from_config(&config.intel, stores).map(|i| i.with_privacy(privacy))
+    }
+
+    /// Never looks up a value `privacy` pseudonymises (an internal host's name, an
+    /// employee's address): only public indicators leave, and only the indicator itself.
+    pub fn with_privacy(mut self, privacy: Option<Arc<crate::privacy::Privacy>>) -> Investigator {
+        self.privacy = privacy;
+        self
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -645,7 +671,13 @@ impl Investigator {
 
     /// Every indicator at every provider that answers for its kind, all at once.
     pub async fn investigate(&self, indicators: &[Indicator]) -> Vec<Lookup> {
-        let jobs = indicators.iter().flat_map(|ind| {
+        let jobs = indicators.iter().filter(|ind| {
+            let private = self.privacy.as_ref().is_some_and(|p| p.is_private(&ind.value));
+            if private {
+                tracing::info!(kind = ?ind.kind, "not looked up remotely: a pseudonymised entity");
+            }
+            !private
+        }).flat_map(|ind| {
             self.providers
                 .iter()
                 .filter(|p| p.api.answers(ind.kind))

@@ -30,6 +30,28 @@ impl Kind {
         }
     }
 
+    /// The config's names: `users`, `hosts`, `internal_ips`, `emails` (and `custom`).
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "users" | "user" => Kind::User,
+            "hosts" | "host" => Kind::Host,
+            "internal_ips" | "internal_ip" | "ips" => Kind::InternalIp,
+            "emails" | "email" => Kind::Email,
+            "custom" => Kind::Custom,
+            _ => return None,
+        })
+    }
+
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Kind::User => "users",
+            Kind::Host => "hosts",
+            Kind::InternalIp => "internal_ips",
+            Kind::Email => "emails",
+            Kind::Custom => "custom",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::User => "user name",
@@ -52,6 +74,8 @@ pub struct Pseudonymiser {
     reverse: HashMap<String, String>,
     counters: HashMap<Kind, usize>,
     custom: Vec<Regex>,
+    /// Learnt since the last `take_fresh`: (kind, value, token), to be stored.
+    fresh: Vec<(Kind, String, String)>,
 }
 
 /// A value may be replaced only where it stands alone: not inside a longer name or number.
@@ -97,7 +121,35 @@ impl Pseudonymiser {
         let token = format!("{}_{n}", kind.prefix());
         self.forward.insert(key, (kind, token.clone()));
         self.reverse.insert(token.clone(), v.to_string());
+        self.fresh.push((kind, v.to_string(), token.clone()));
         Some(token)
+    }
+
+    /// Adds a mapping learnt earlier (from the store); later tokens of its kind number after it.
+    pub fn restore(&mut self, kind: Kind, value: &str, token: &str) {
+        let n: usize = token
+            .rsplit('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let c = self.counters.entry(kind).or_insert(0);
+        *c = (*c).max(n);
+        self.forward
+            .insert(value.trim().to_lowercase(), (kind, token.to_string()));
+        self.reverse
+            .insert(token.to_string(), value.trim().to_string());
+    }
+
+    /// The mappings learnt since the last call.
+    pub fn take_fresh(&mut self) -> Vec<(Kind, String, String)> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    /// Forgets mappings learnt but not stored (another process took their tokens).
+    pub fn forget(&mut self, value: &str) {
+        if let Some((_, token)) = self.forward.remove(&value.trim().to_lowercase()) {
+            self.reverse.remove(&token);
+        }
     }
 
     /// Registers whatever the custom patterns match in `text`.

@@ -28,6 +28,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/alerts",
             post(routes::alerts::intake).get(routes::alerts::list),
         )
+        .route("/incidents", get(routes::incidents::list))
+        .route("/incidents/{id}", get(routes::incidents::get))
         .route("/health", get(routes::health::health))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .layer(DefaultBodyLimit::max(state.limits.body_limit))

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-use super::routes::{alerts, feedback, health, triage};
+use super::routes::{alerts, feedback, health, incidents, triage};
 
 struct Bearer;
 
@@ -23,7 +23,7 @@ impl Modify for Bearer {
 #[openapi(
     info(
         title = "soc-copilot",
-        description = "Alert triage with MITRE ATT&CK retrieval: verdicts, feedback, accuracy, webhook intake. \
+        description = "Alert triage with MITRE ATT&CK retrieval: verdicts, feedback, accuracy, webhook intake, incidents. \
                        When a token is configured, every route but /health needs `Authorization: Bearer <token>`."
     ),
     paths(
@@ -33,6 +33,8 @@ impl Modify for Bearer {
         feedback::accuracy,
         alerts::intake,
         alerts::list,
+        incidents::list,
+        incidents::get,
         health::health,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -58,6 +58,10 @@ pub struct AppState {
     pub intake: Option<IntakeSink>,
     /// Remote threat-intel providers shared by every triage (their budgets too).
     pub intel: Option<Arc<crate::intel::remote::Investigator>>,
+    /// How alerts are correlated into incidents (`[incidents]`).
+    pub incident_settings: crate::incident::correlate::Settings,
+    /// What the store looked like at the last correlation (see `refresh_if_changed`).
+    pub incidents_seen: Mutex<Option<(i64, i64, i64)>>,
     pub(super) permits: Semaphore,
     pub(super) in_flight: AtomicUsize,
     pub(super) store_ok: Mutex<Option<(Instant, Probe)>>,
@@ -95,6 +99,8 @@ impl AppState {
             analyst,
             intake,
             intel: None,
+            incident_settings: Default::default(),
+            incidents_seen: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             store_ok: Mutex::new(None),
         }

@@ -221,3 +221,88 @@ pub struct Reviewed {
     /// Who judged it.
     pub analyst: String,
 }
+
+/// One reviewed triage as training data: the alert, the tool's stored verdict and the
+/// analyst's latest judgement.
+#[derive(Debug, Clone)]
+pub struct TrainingRow {
+    pub alert: crate::alert::Alert,
+    pub triage_id: String,
+    pub verdict_json: Option<String>,
+    pub provenance_json: Option<String>,
+    pub thumbs: String,
+    pub analyst_verdict: Option<String>,
+    pub reason: Option<String>,
+    pub notes: Option<String>,
+    pub analyst: String,
+}
+
+impl Store {
+    /// Every triage with standing (latest) feedback, oldest first.
+    pub fn training_rows(&self) -> Result<Vec<TrainingRow>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.normalized, t.id, t.verdict_json, t.provenance_json, f.thumbs, f.analyst_verdict,
+                    f.reason, f.notes, f.analyst
+             FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
+             WHERE f.superseded = 0 AND t.status = 'complete'
+             ORDER BY f.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                TrainingRow {
+                    alert: crate::alert::Alert::default(),
+                    triage_id: r.get(1)?,
+                    verdict_json: r.get(2)?,
+                    provenance_json: r.get(3)?,
+                    thumbs: r.get(4)?,
+                    analyst_verdict: r.get(5)?,
+                    reason: r.get(6)?,
+                    notes: r.get(7)?,
+                    analyst: r.get(8)?,
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (normalized, mut t) = row?;
+            t.alert = serde_json::from_str(&normalized)?;
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Every stored alert (not incidents' own) with the analyst's standing verdict on it:
+    /// their corrected verdict, or the tool's when they gave a thumbs up; `None` when not
+    /// reviewed (or a thumbs down without a verdict). Oldest first.
+    pub fn labelled_alerts(
+        &self,
+    ) -> Result<Vec<(i64, crate::alert::Alert, Option<String>)>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.id, a.normalized,
+               (SELECT COALESCE(f.analyst_verdict, CASE WHEN f.thumbs = 'up' THEN t.verdict END)
+                  FROM feedback f JOIN triages t ON t.id = f.triage_id
+                  WHERE t.alert_id = a.id AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1)
+             FROM alerts a WHERE a.format != 'incident' ORDER BY a.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, normalized, label) = row?;
+            out.push((
+                id,
+                serde_json::from_str(&normalized)?,
+                label.map(|l| l.to_ascii_uppercase()),
+            ));
+        }
+        Ok(out)
+    }
+}

@@ -4,12 +4,16 @@
 pub mod accuracy;
 pub mod alerts;
 pub mod chats;
+pub mod closures;
+pub mod exports;
 pub mod feedback;
+pub mod incidents;
 pub mod intake;
 pub mod iocs;
 pub mod notes;
 pub mod owner;
 pub mod pool;
+pub mod pseudonyms;
 pub mod similar;
 pub mod triages;
 
@@ -232,6 +236,69 @@ const MIGRATIONS: &[&str] = &[
         fetched_at TEXT NOT NULL,
         PRIMARY KEY (provider, kind, value)
     ) WITHOUT ROWID;
+    "#,
+    // 6: incidents and hand-off. `incident_alerts` is rebuilt by correlation (one incident
+    // per alert at most); `incident_pairs` keeps the analyst's merges and splits, which
+    // correlation obeys. `exports` records every hand-off with the id the remote system
+    // gave; `pseudonyms` is the local-only map of what was pseudonymised before leaving;
+    // `closures` records every autonomous closure and its reversal.
+    r#"
+    CREATE TABLE incidents (
+        id          TEXT PRIMARY KEY,
+        title       TEXT NOT NULL,
+        first_at    TEXT NOT NULL,
+        last_at     TEXT NOT NULL,
+        alert_count INTEGER NOT NULL,
+        -- the incident-level triage (its synthetic alert's latest run)
+        triage_id   TEXT REFERENCES triages(id) ON DELETE SET NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE incident_alerts (
+        alert_id    INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE,
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        -- why it joined: the link that brought it in (empty for the first alert)
+        why         TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX incident_alerts_incident ON incident_alerts(incident_id, position);
+    CREATE TABLE incident_pairs (
+        a        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        b        INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        decision TEXT NOT NULL CHECK (decision IN ('merge', 'split')),
+        analyst  TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        PRIMARY KEY (a, b),
+        CHECK (a < b)
+    );
+    CREATE TABLE exports (
+        id          INTEGER PRIMARY KEY,
+        target      TEXT NOT NULL,
+        object_kind TEXT NOT NULL CHECK (object_kind IN ('alert', 'incident')),
+        reference   TEXT NOT NULL,
+        triage_id   TEXT REFERENCES triages(id) ON DELETE SET NULL,
+        remote_id   TEXT,
+        destination TEXT NOT NULL,
+        analyst     TEXT NOT NULL,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX exports_reference ON exports(reference, id);
+    CREATE TABLE pseudonyms (
+        value_key  TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        token      TEXT NOT NULL UNIQUE,
+        value      TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE closures (
+        id            INTEGER PRIMARY KEY,
+        alert_id      INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        triage_id     TEXT NOT NULL REFERENCES triages(id) ON DELETE CASCADE,
+        justification TEXT NOT NULL,
+        at            TEXT NOT NULL,
+        reversed_at   TEXT,
+        reversed_by   TEXT
+    );
+    CREATE INDEX closures_alert ON closures(alert_id, id);
     "#,
 ];
 

@@ -134,6 +134,8 @@ pub struct TriageParams {
     pub search: SearchParams,
     pub mode: TriageMode,
     pub budget: Budget,
+    /// `[autoclose]` when enabled: confident BENIGN verdicts backed by analysts close.
+    pub autoclose: Option<super::autoclose::Policy>,
 }
 
 impl Default for TriageParams {
@@ -144,6 +146,7 @@ impl Default for TriageParams {
             search: SearchParams::default(),
             mode: TriageMode::Pipeline,
             budget: Budget::default(),
+            autoclose: None,
         }
     }
 }

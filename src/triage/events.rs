@@ -37,6 +37,8 @@ pub enum Event {
     /// A tool call finished: what it returned, how long it took, cached or live.
     ToolResult(Box<super::tools::ToolRecord>),
     Verdict(Box<TriageOutcome>),
+    /// `[autoclose]` closed the alert after its verdict; why.
+    AutoClosed(String),
     /// The model's whole answer (both turns when a repair was asked for) when it could not
     /// be made into a verdict; sent just before `Error`, so a front end can show what the
     /// model said, marked unvalidated.

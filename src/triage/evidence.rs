@@ -232,21 +232,8 @@ mod tests {
 
     fn verdict(evidence: Vec<Evidence>) -> Verdict {
         Verdict {
-            triage_id: String::new(),
-            verdict: Level::High,
-            confidence: 0.8,
-            matched_techniques: Vec::new(),
-            attack_chain: Vec::new(),
-            reasoning: String::new(),
-            recommended_actions: Vec::new(),
-            false_positive_indicators: Vec::new(),
-            investigation_queries: Vec::new(),
             evidence,
-            escalation: Default::default(),
-            injection_flags: Vec::new(),
-            warnings: Vec::new(),
-            engine: String::new(),
-            claims: None,
+            ..Verdict::bare(Level::High, 0.8)
         }
     }
 

@@ -1,6 +1,7 @@
 //! Triage: from an alert and its retrieved context to a validated, recorded verdict.
 //! `pipeline::Pipeline::run` is the single entry point every front end calls.
 
+pub mod autoclose;
 pub mod chat;
 pub mod cite;
 pub mod coerce;

@@ -44,6 +44,9 @@ pub struct ModelEngine {
     escalate: Option<Escalate>,
     /// A system prompt used instead of the shipped one (`backtest --prompt`).
     system: Option<Arc<str>>,
+    /// Pseudonymisation: the providers are wrapped (`PrivateProvider`); the engine teaches
+    /// it each alert's entities before anything is sent.
+    privacy: Option<Arc<crate::privacy::Privacy>>,
 }
 
 impl ModelEngine {
@@ -53,6 +56,20 @@ impl ModelEngine {
             settings,
             escalate: None,
             system: None,
+            privacy: None,
+        }
+    }
+
+    /// Teaches `privacy` each alert's entities before a request; the providers given to
+    /// this engine must already be wrapped in `PrivateProvider` with the same `privacy`.
+    pub fn with_privacy(mut self, privacy: Arc<crate::privacy::Privacy>) -> ModelEngine {
+        self.privacy = Some(privacy);
+        self
+    }
+
+    fn learn(&self, alert: &crate::alert::Alert) {
+        if let Some(p) = &self.privacy {
+            p.learn_alert(alert);
         }
     }
 
@@ -578,7 +595,15 @@ impl Engine for ModelEngine {
         p: &Prepared,
         mode: TriageMode,
     ) -> Option<Prompt> {
-        Some(self.prompt_for(kb, alert, p, mode == TriageMode::Agentic))
+        let mut prompt = self.prompt_for(kb, alert, p, mode == TriageMode::Agentic);
+        if let Some(privacy) = &self.privacy {
+            // What leaves is pseudonymised: show exactly that.
+            privacy.learn_alert(&alert.alert);
+            privacy.learn_text(&prompt.user);
+            prompt.system = privacy.apply(&prompt.system);
+            prompt.user = privacy.apply(&prompt.user);
+        }
+        Some(prompt)
     }
 
     fn decide<'a>(
@@ -587,6 +612,7 @@ impl Engine for ModelEngine {
         obs: &'a mut dyn Observer,
     ) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
+            self.learn(&input.alert.alert);
             let first = self
                 .decide_with(self.provider.as_ref(), &self.settings, &input, obs)
                 .await;
@@ -682,6 +708,7 @@ impl Engine for ModelEngine {
         on_text: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, ChatAnswer> {
         Box::pin(async move {
+            self.learn(turn.alert);
             let req = chat::request(&turn, &self.settings);
             let s = stream_once(self.provider.as_ref(), req, Instant::now(), |p| {
                 if let Progress::Text(t) = p {

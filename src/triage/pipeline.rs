@@ -314,6 +314,11 @@ impl Pipeline {
             obs.event(Event::RawAnswer(raw.clone()));
         }
         let stored = verdict.clone();
+        let closure = match (&verdict, &params.autoclose) {
+            (Ok(v), Some(policy)) => super::autoclose::decide(v, &prepared.similar, policy),
+            _ => None,
+        };
+        let close = closure.clone();
         let recorded = blocking(move || {
             let mut store = stores.get()?;
             let outcome: Result<&Verdict, String> = match &stored {
@@ -328,12 +333,21 @@ impl Pipeline {
                 &prov,
                 outcome.as_ref().map_err(String::as_str).copied(),
                 raw.as_deref(),
-            )
+            )?;
+            if let Some(why) = &close {
+                store.record_closure(row, &id, why)?;
+            }
+            Ok(())
         })
         .await;
         // Recorded (or found cancelled): the guard has nothing left to close.
         guard.armed = recorded.is_err() && !matches!(recorded, Err(EngineError::Cancelled { .. }));
         recorded?;
+        if let Some(why) = closure
+            && verdict.is_ok()
+        {
+            obs.event(Event::AutoClosed(why));
+        }
         match verdict {
             Ok(verdict) => Ok(TriageOutcome {
                 triage_id,

@@ -35,6 +35,8 @@ pub enum SelectError {
         "the anthropic engine needs an API key: set ANTHROPIC_API_KEY (or choose the offline engine)"
     )]
     NoKey,
+    #[error("pseudonymisation cannot start: {0}")]
+    Privacy(String),
     #[error("could not build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -87,9 +89,19 @@ pub fn select_with(
         .as_ref()
         .map(|k| k.0.clone())
         .filter(|k| !k.is_empty());
-    let provider_for =
-        |model: &str| -> Result<Arc<dyn Provider>, SelectError> {
-            Ok(match (choice, key.as_deref()) {
+    let model = match (choice, &key) {
+        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => {
+            return Ok(Arc::new(OfflineEngine));
+        }
+        (EngineChoice::Anthropic, None) => return Err(SelectError::NoKey),
+        (EngineChoice::Openai, _) => &llm.openai.model,
+        _ => &llm.anthropic.model,
+    };
+    let privacy = crate::privacy::Privacy::from_config(config)
+        .map_err(|e| SelectError::Privacy(e.to_string()))?;
+    let provider_for = |model: &str| -> Result<Arc<dyn Provider>, SelectError> {
+        let p: Arc<dyn Provider> =
+            match (choice, key.as_deref()) {
                 (EngineChoice::Anthropic | EngineChoice::Auto, Some(key)) => Arc::new(
                     Anthropic::new(&llm.anthropic.base_url, key, model, http()?, opts),
                 ),
@@ -102,15 +114,11 @@ pub fn select_with(
                         .filter(|k| !k.is_empty());
                     Arc::new(OpenAi::new(&llm.openai.base_url, key, model, http()?, opts))
                 }
-            })
-        };
-    let model = match (choice, &key) {
-        (EngineChoice::Offline, _) | (EngineChoice::Auto, None) => {
-            return Ok(Arc::new(OfflineEngine));
-        }
-        (EngineChoice::Anthropic, None) => return Err(SelectError::NoKey),
-        (EngineChoice::Openai, _) => &llm.openai.model,
-        _ => &llm.anthropic.model,
+            };
+        Ok(match &privacy {
+            Some(privacy) => crate::privacy::PrivateProvider::wrap(p, privacy.clone()),
+            None => p,
+        })
     };
     let json_schema = choice == EngineChoice::Openai && llm.openai.json_schema;
     let settings = |model: &str| {
@@ -126,6 +134,9 @@ pub fn select_with(
     let mut engine = ModelEngine::new(provider_for(model)?, settings(model));
     if let Some(system) = system {
         engine = engine.with_system_prompt(system);
+    }
+    if let Some(privacy) = privacy.clone() {
+        engine = engine.with_privacy(privacy);
     }
     if let Some(strong) = llm
         .escalate_model

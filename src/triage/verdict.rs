@@ -185,6 +185,29 @@ pub struct Verdict {
     pub claims: Option<ClaimCheck>,
 }
 
+impl Verdict {
+    /// A verdict with a level and confidence and nothing else (fixtures, synthetic cases).
+    pub fn bare(verdict: Level, confidence: f64) -> Verdict {
+        Verdict {
+            triage_id: String::new(),
+            verdict,
+            confidence,
+            matched_techniques: Vec::new(),
+            attack_chain: Vec::new(),
+            reasoning: String::new(),
+            recommended_actions: Vec::new(),
+            false_positive_indicators: Vec::new(),
+            investigation_queries: Vec::new(),
+            evidence: Vec::new(),
+            escalation: Default::default(),
+            injection_flags: Vec::new(),
+            warnings: Vec::new(),
+            engine: String::new(),
+            claims: None,
+        }
+    }
+}
+
 /// Checks a verdict (already coerced to the schema) against the catalog: revoked ids
 /// remapped, unknown ones removed, ids outside the retrieved context marked, confidence
 /// kept in 0–1. Every repair becomes a warning on the verdict.

@@ -118,6 +118,11 @@ pub enum Action {
         run: RunId,
         text: String,
     },
+    /// `[autoclose]` closed the alert after its verdict.
+    AutoClosed {
+        item: ItemId,
+        justification: String,
+    },
     TriageDone {
         item: ItemId,
         run: RunId,

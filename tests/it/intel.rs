@@ -269,6 +269,8 @@ fn ioc_history_and_related_alerts_come_from_the_store_and_old_stores_are_backfil
         c.execute_batch(
             "DROP TABLE alert_iocs; DROP TABLE intel_indicators; DROP TABLE intel_cache;
              DROP INDEX alerts_created;
+             DROP TABLE incident_alerts; DROP TABLE incident_pairs; DROP TABLE incidents;
+             DROP TABLE exports; DROP TABLE pseudonyms; DROP TABLE closures;
              PRAGMA user_version = 4;",
         )
         .expect("downgrade");

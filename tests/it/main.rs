@@ -11,6 +11,7 @@ mod console;
 mod console_e2e;
 mod faults;
 mod fixture_kb;
+mod handoff;
 mod intel;
 mod lab;
 mod llm;

@@ -61,14 +61,14 @@ fn migrations_run_from_empty_and_are_idempotent() {
         store.schema_version().expect("version"),
         Store::known_schema()
     );
-    assert_eq!(Store::known_schema(), 5);
+    assert_eq!(Store::known_schema(), 6);
     drop(store);
     let store = Store::open_in(dir.path()).expect("reopen");
     assert_eq!(
         store.schema_version().expect("version"),
         Store::known_schema()
     );
-    assert_eq!(Store::known_schema(), 5);
+    assert_eq!(Store::known_schema(), 6);
     drop(store);
 
     let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw open");

@@ -1,4 +1,5 @@
 pub mod alerts;
 pub mod feedback;
 pub mod health;
+pub mod incidents;
 pub mod triage;

@@ -210,6 +210,9 @@ fn sse_event(e: RunEvent, alert_id: &str) -> Option<Event> {
             &serde_json::json!({ "id": id, "name": name, "input": input }),
         ),
         RunEvent::ToolResult(r) => json_event("tool_result", &r),
+        RunEvent::AutoClosed(why) => {
+            json_event("closed", &serde_json::json!({ "justification": why }))
+        }
         RunEvent::Verdict(o) => json_event("verdict", &TriageResponse::new(*o, alert_id.into())),
         // The API error body (code and message), as JSON.
         RunEvent::Error(body) => Event::default().event("error").data(body),
@@ -222,7 +225,7 @@ fn sse_event(e: RunEvent, alert_id: &str) -> Option<Event> {
     request_body = TriageRequest,
     params(StreamQuery),
     responses(
-        (status = 200, description = "The verdict; with ?stream=true, text/event-stream events `techniques`, `reasoning`, `verdict` (or `error`)", body = TriageResponse),
+        (status = 200, description = "The verdict; with ?stream=true, text/event-stream events `techniques`, `reasoning`, `closed` (when [autoclose] closed it), `verdict` (or `error`)", body = TriageResponse),
         (status = 400, description = "Bad input; `field` names it", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),

@@ -163,6 +163,8 @@ pub struct History {
     pub failure: Option<Failure>,
     /// Where the alert's indicators were seen before.
     pub seen_before: Vec<crate::intel::enrich::History>,
+    /// A standing autonomous closure: its id and justification.
+    pub closed: Option<(i64, String)>,
 }
 
 /// An alert as a worker hands it to the console.
@@ -213,6 +215,8 @@ pub struct Item {
     pub fence: String,
     /// Where the alert's indicators were seen before (the queue's badge, `h`'s popup).
     pub seen_before: Vec<crate::intel::enrich::History>,
+    /// Closed by `[autoclose]` (id when known, justification); reversible with `u`.
+    pub closed: Option<(Option<i64>, String)>,
 }
 
 impl Item {
@@ -259,6 +263,7 @@ impl Item {
             chat_run: None,
             haystack,
             seen_before: h.seen_before,
+            closed: h.closed.map(|(id, why)| (Some(id), why)),
         };
         if let (Some(v), Some(p)) = (h.verdict, h.provenance) {
             item.set_result(v, p);

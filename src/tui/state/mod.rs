@@ -452,6 +452,17 @@ impl State {
                 Vec::new()
             }
             Action::RawAnswer { item, run, text } => self.raw_answer(item, run, text),
+            Action::AutoClosed {
+                item,
+                justification,
+            } => {
+                if let Some(it) = self.items.get_mut(item) {
+                    it.closed = Some((None, justification));
+                    let title = it.alert.alert.title.clone();
+                    self.notice(format!("closed automatically: {title} (u undoes it)"));
+                }
+                Vec::new()
+            }
             Action::TriageDone { item, run, outcome } => self.triage_done(item, run, *outcome),
             Action::TriageFailed { item, run, error } => self.triage_failed(item, run, error),
             Action::ChatRetrieved {

@@ -661,6 +661,7 @@ fn history_from_the_store_comes_back() {
         chat: vec![],
         failure: None,
         seen_before: vec![],
+        closed: None,
     };
     let mut s = State::new("offline", "t");
     s.update(Action::QueueLoaded {

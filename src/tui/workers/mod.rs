@@ -89,9 +89,8 @@ impl Workers {
         let (kb, _) = watch::channel(None);
         let permits = Semaphore::new(cfg.concurrency.max(1));
         let stores = Arc::new(StorePool::new(cfg.data_dir.clone()));
-        let intel =
-            crate::intel::remote::Investigator::from_config(&cfg.config.intel, stores.clone())
-                .map(Arc::new);
+        let intel = crate::intel::remote::Investigator::for_config(&cfg.config, stores.clone())
+            .map(Arc::new);
         Workers {
             shared: Arc::new(Shared {
                 intel,

@@ -111,6 +111,10 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
                     run,
                     text: format!("[{}]\n", sanitize(&r.result_line())),
                 },
+                Event::AutoClosed(why) => Action::AutoClosed {
+                    item,
+                    justification: sanitize(&why),
+                },
                 Event::Verdict(outcome) => Action::TriageDone { item, run, outcome },
                 Event::Error(error) => Action::TriageFailed { item, run, error },
             };

@@ -1,0 +1,328 @@
+//! Incidents as stored: correlation's result (rebuilt whole on every refresh), the analyst's
+//! merges and splits (kept), and what correlation reads from the alerts.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, now};
+use crate::incident::correlate::Decisions;
+
+/// What correlation reads of one stored alert.
+#[derive(Debug, Clone)]
+pub struct CorrelationRow {
+    pub row: i64,
+    pub title: String,
+    pub severity: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    /// The source's event time when it has one.
+    pub timestamp: Option<String>,
+    pub created_at: String,
+    /// Public addresses, domains, URLs, hashes, e-mail addresses.
+    pub indicators: Vec<String>,
+    /// Tactics of the latest complete triage's attack chain.
+    pub tactics: Vec<String>,
+    pub verdict: Option<String>,
+}
+
+/// One incident to store.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub id: String,
+    pub title: String,
+    pub first_at: String,
+    pub last_at: String,
+    /// Alert rows, oldest first, with why each joined.
+    pub members: Vec<(i64, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub title: String,
+    pub first_at: String,
+    pub last_at: String,
+    pub alert_count: i64,
+    /// The incident-level triage, when one was run.
+    pub triage_id: Option<String>,
+    pub verdict: Option<String>,
+    pub confidence: Option<f64>,
+    /// The highest verdict among its alerts' latest triages.
+    pub worst_alert_verdict: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IncidentMember {
+    pub row: i64,
+    pub key: String,
+    pub title: String,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub at: String,
+    pub why: String,
+    pub verdict: Option<String>,
+}
+
+const LEVELS: [&str; 5] = ["BENIGN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+fn level_rank(v: &str) -> usize {
+    LEVELS.iter().position(|l| *l == v).unwrap_or(0)
+}
+
+/// Alerts that stand for an incident (its triage) are not correlated themselves.
+pub const INCIDENT_FORMAT: &str = "incident";
+
+const SUMMARY: &str = "SELECT i.id, i.title, i.first_at, i.last_at, i.alert_count, i.triage_id, t.verdict, t.confidence,
+    (SELECT group_concat(lt.verdict) FROM incident_alerts ia
+       JOIN triages lt ON lt.id = (SELECT id FROM triages WHERE alert_id = ia.alert_id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+       WHERE ia.incident_id = i.id)
+    FROM incidents i LEFT JOIN triages t ON t.id = i.triage_id";
+
+fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentSummary> {
+    let verdicts: Option<String> = r.get(8)?;
+    let worst = verdicts.and_then(|v| {
+        v.split(',')
+            .max_by_key(|l| level_rank(l))
+            .map(str::to_string)
+    });
+    Ok(IncidentSummary {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        first_at: r.get(2)?,
+        last_at: r.get(3)?,
+        alert_count: r.get(4)?,
+        triage_id: r.get(5)?,
+        verdict: r.get(6)?,
+        confidence: r.get(7)?,
+        worst_alert_verdict: worst,
+    })
+}
+
+impl Store {
+    /// Every stored alert correlation considers (not incidents' own), oldest first.
+    pub fn correlation_rows(&self) -> Result<Vec<CorrelationRow>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.id, a.title, a.severity, a.host, a.user_name, json_extract(a.normalized, '$.timestamp'), a.created_at,
+               (SELECT json_group_array(j.value) FROM json_each(a.normalized, '$.iocs') k, json_each(k.value) j
+                  WHERE k.key IN ('public_ips', 'domains', 'urls', 'md5', 'sha1', 'sha256', 'emails')),
+               t.verdict_json, t.verdict
+             FROM alerts a
+             LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+             WHERE a.format != ?1
+             ORDER BY a.id",
+        )?;
+        let rows = stmt.query_map([INCIDENT_FORMAT], |r| {
+            let indicators: Option<String> = r.get(7)?;
+            let verdict_json: Option<String> = r.get(8)?;
+            Ok(CorrelationRow {
+                row: r.get(0)?,
+                title: r.get(1)?,
+                severity: r.get(2)?,
+                host: r.get(3)?,
+                user: r.get(4)?,
+                timestamp: r.get(5)?,
+                created_at: r.get(6)?,
+                indicators: indicators
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default(),
+                tactics: verdict_json
+                    .as_deref()
+                    .map(chain_tactics)
+                    .unwrap_or_default(),
+                verdict: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Changes when anything correlation reads changes: alerts, finished triages, the
+    /// analyst's decisions.
+    pub fn correlation_generation(&self) -> Result<(i64, i64, i64), StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM alerts),
+                    (SELECT COUNT(*) FROM triages WHERE status = 'complete'),
+                    (SELECT COUNT(*) || COALESCE(MAX(at), '') FROM incident_pairs)",
+            [],
+            |r| {
+                let pairs: String = r.get(2)?;
+                let h = pairs
+                    .bytes()
+                    .fold(0i64, |h, b| h.wrapping_mul(31).wrapping_add(b as i64));
+                Ok((r.get(0)?, r.get(1)?, h))
+            },
+        )?)
+    }
+
+    /// The analyst's merges and splits.
+    pub fn incident_decisions(&self) -> Result<Decisions, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT a, b, decision, analyst FROM incident_pairs")?;
+        let mut d = Decisions::default();
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (a, b, decision, analyst) = row?;
+            if decision == "split" {
+                d.split.insert((a, b));
+            } else {
+                d.merge.push((a, b, analyst));
+            }
+        }
+        Ok(d)
+    }
+
+    /// Records that the analyst merged or split these alert pairs (a later decision on the
+    /// same pair replaces the earlier one).
+    pub fn record_incident_pairs(
+        &mut self,
+        pairs: &[(i64, i64)],
+        merge: bool,
+        analyst: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        let at = now();
+        for &(a, b) in pairs {
+            if a == b {
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO incident_pairs (a, b, decision, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(a, b) DO UPDATE SET decision = excluded.decision, analyst = excluded.analyst, at = excluded.at",
+                params![
+                    a.min(b),
+                    a.max(b),
+                    if merge { "merge" } else { "split" },
+                    analyst,
+                    at
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the stored incidents with `incidents` in one transaction. An incident that
+    /// keeps its id keeps its incident-level triage.
+    pub fn replace_incidents(&mut self, incidents: &[NewIncident]) -> Result<(), StoreError> {
+        let tx = self.conn_mut().transaction()?;
+        let kept: std::collections::HashMap<String, String> = {
+            let mut stmt =
+                tx.prepare("SELECT id, triage_id FROM incidents WHERE triage_id IS NOT NULL")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        tx.execute("DELETE FROM incident_alerts", [])?;
+        tx.execute("DELETE FROM incidents", [])?;
+        let at = now();
+        {
+            let mut inc = tx.prepare(
+                "INSERT INTO incidents (id, title, first_at, last_at, alert_count, triage_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut member = tx.prepare(
+                "INSERT INTO incident_alerts (alert_id, incident_id, position, why) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for i in incidents {
+                inc.execute(params![
+                    i.id,
+                    i.title,
+                    i.first_at,
+                    i.last_at,
+                    i.members.len() as i64,
+                    kept.get(&i.id),
+                    at
+                ])?;
+                for (pos, (row, why)) in i.members.iter().enumerate() {
+                    member.execute(params![row, i.id, pos as i64, why])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Incidents, the most recent activity first.
+    pub fn incidents(&self, limit: usize) -> Result<Vec<IncidentSummary>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare(&format!("{SUMMARY} ORDER BY i.last_at DESC, i.id LIMIT ?1"))?;
+        let rows = stmt.query_map([limit as i64], row_to_summary)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn incident(&self, id: &str) -> Result<Option<IncidentSummary>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(&format!("{SUMMARY} WHERE i.id = ?1"), [id], row_to_summary)
+            .optional()?)
+    }
+
+    /// An incident's alerts in order, each with why it joined and its latest verdict.
+    pub fn incident_members(&self, id: &str) -> Result<Vec<IncidentMember>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.id, a.alert_key, a.title, a.host, a.user_name,
+                    COALESCE(json_extract(a.normalized, '$.timestamp'), a.created_at), ia.why,
+                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+             FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id
+             WHERE ia.incident_id = ?1 ORDER BY ia.position",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(IncidentMember {
+                row: r.get(0)?,
+                key: r.get(1)?,
+                title: r.get(2)?,
+                host: r.get(3)?,
+                user: r.get(4)?,
+                at: r.get(5)?,
+                why: r.get(6)?,
+                verdict: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The incident an alert belongs to.
+    pub fn incident_of(&self, alert_row: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT incident_id FROM incident_alerts WHERE alert_id = ?1",
+                [alert_row],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Attaches the incident-level triage.
+    pub fn set_incident_triage(&mut self, id: &str, triage_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE incidents SET triage_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, triage_id, now()],
+        )?;
+        Ok(())
+    }
+}
+
+/// The tactics named by a stored verdict's attack chain.
+fn chain_tactics(verdict_json: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(verdict_json) else {
+        return Vec::new();
+    };
+    v.get("attack_chain")
+        .and_then(|c| c.as_array())
+        .map(|steps| {
+            steps
+                .iter()
+                .filter_map(|s| s.get("tactic").and_then(|t| t.as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
