@@ -27,7 +27,8 @@ pub enum IncidentsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make two incidents one (kept: correlation never separates them again).
+    /// Make two incidents (or an incident and a lone alert, by its id) one; kept:
+    /// correlation never separates them again.
     Merge { a: String, b: String },
     /// Take an alert (its id) out of an incident (kept: never rejoined automatically).
     Split { id: String, alert: String },
@@ -51,6 +52,20 @@ fn members_of(store: &Store, id: &str) -> anyhow::Result<Vec<i64>> {
         anyhow::bail!("no incident {id:?}: `soc-copilot incidents list` shows the current ones");
     }
     Ok(m.into_iter().map(|m| m.row).collect())
+}
+
+/// The alert rows of an incident id, or the one row of an alert id (merging a lone alert
+/// into an incident).
+fn rows_of(store: &Store, id: &str) -> anyhow::Result<Vec<i64>> {
+    if store.incident(id)?.is_some() {
+        return members_of(store, id);
+    }
+    match store.alert_by_key(id)? {
+        Some(a) => Ok(vec![a.row]),
+        None => anyhow::bail!(
+            "{id:?} is neither an incident (`soc-copilot incidents list`) nor a stored alert id"
+        ),
+    }
 }
 
 pub fn run(ctx: &Context, c: IncidentsCommand) -> anyhow::Result<ExitCode> {
@@ -94,8 +109,13 @@ pub fn run(ctx: &Context, c: IncidentsCommand) -> anyhow::Result<ExitCode> {
         }
         IncidentsCommand::Merge { a, b } => {
             let mut store = refreshed(ctx)?;
-            let (ra, rb) = (members_of(&store, &a)?, members_of(&store, &b)?);
-            store.record_incident_pairs(&[(ra[0], rb[0])], true, &analyst)?;
+            let (ra, rb) = (rows_of(&store, &a)?, rows_of(&store, &b)?);
+            // Every pair across the two is merged: earlier splits between them are undone.
+            let pairs: Vec<(i64, i64)> = ra
+                .iter()
+                .flat_map(|x| rb.iter().map(move |y| (*x, *y)))
+                .collect();
+            store.record_incident_pairs(&pairs, true, &analyst)?;
             incident::refresh(&mut store, ctx.config.incidents.settings())?;
             let now = store.incident_of(ra[0])?.unwrap_or_else(|| "?".into());
             println!("Merged {a} and {b} into {now}.");

@@ -26,7 +26,7 @@ pub(crate) fn text(o: &Output) -> (String, String) {
     )
 }
 
-fn ingested() -> tempfile::TempDir {
+pub(crate) fn ingested() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = fixture_bundle();
     let o = soc(

@@ -12,6 +12,7 @@ mod console_e2e;
 mod faults;
 mod fixture_kb;
 mod handoff;
+mod incidents;
 mod intel;
 mod lab;
 mod llm;

@@ -680,6 +680,49 @@ async fn webhook_payloads_from_splunk_and_elastic_are_queued() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_pushed_in_are_grouped_into_incidents_on_the_next_read() {
+    let api = start(Opts::default()).await;
+    let (s, v) = api.get("/incidents").await;
+    assert_eq!((s, v), (200, json!([])));
+    let line = |id: &str, host: &str, min: u32| {
+        json!({"alert_id": id, "title": "Failed SSH logins", "host": host, "severity": "medium",
+               "timestamp": format!("2026-11-20T10:{min:02}:00Z"),
+               "description": "failed logins from 185.220.101.47"})
+        .to_string()
+    };
+    let body = [
+        line("s-1", "web-1", 0),
+        line("s-2", "web-2", 30),
+        json!({"alert_id": "o-1", "title": "Printer added", "host": "hr-1",
+               "timestamp": "2026-11-20T10:10:00Z"})
+        .to_string(),
+    ]
+    .join("\n");
+    let (s, v) = api.raw("/alerts", body.into_bytes()).await;
+    assert_eq!(s, 202, "{v}");
+    let (s, list) = api.get("/incidents").await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["alert_count"], 2);
+    let id = list[0]["id"].as_str().expect("id");
+    let (s, one) = api.get(&format!("/incidents/{id}")).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(
+        one["alerts"][1]["why"],
+        "shares 185.220.101.47 within 30 min"
+    );
+    assert_eq!(one["alerts"][0]["key"], "s-1");
+    let (s, missing) = api.get("/incidents/INC-999999").await;
+    assert_eq!((s, error_code(&missing)), (404, "unknown_incident"));
+    let (s, bad) = api.get("/incidents?limit=0").await;
+    assert_eq!(
+        (s, bad["error"]["field"].as_str()),
+        (400, Some("limit")),
+        "{bad}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_swagger_ui() {
     let api = start(Opts::default()).await;
     let (s, spec) = api.get("/openapi.json").await;
@@ -695,6 +738,8 @@ async fn openapi_document_and_swagger_ui() {
         "/feedback",
         "/feedback/accuracy",
         "/alerts",
+        "/incidents",
+        "/incidents/{id}",
         "/health",
     ] {
         assert!(spec["paths"][p].is_object(), "{p} missing from the spec");
