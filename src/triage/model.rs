@@ -67,6 +67,16 @@ impl ModelEngine {
         self
     }
 
+    /// The prompt as it left: pseudonymised when privacy is on (the map already holds every
+    /// entity the request carried), so the stored prompt and `p` show what was sent.
+    fn as_sent(&self, mut p: Prompt) -> Prompt {
+        if let Some(privacy) = &self.privacy {
+            p.system = privacy.apply(&p.system);
+            p.user = privacy.apply(&p.user);
+        }
+        p
+    }
+
     fn learn(&self, alert: &crate::alert::Alert) {
         if let Some(p) = &self.privacy {
             p.learn_alert(alert);
@@ -252,7 +262,7 @@ impl ModelEngine {
                     s
                 }
             };
-        d.prompt = Some(p);
+        d.prompt = Some(self.as_sent(p));
         if let Some(e) = first.error {
             d.cost_usd = settings.cost(d.usage);
             d.verdict = Err(EngineFailure::Llm(e));

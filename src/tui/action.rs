@@ -76,6 +76,29 @@ pub enum Action {
     ChatSubmit(String),
     /// The terminal changed size; layout follows on the next frame.
     Resize,
+    // Incidents, hand-off, detections, autonomous closures.
+    /// Open (or close) the incident view.
+    Incidents,
+    /// In the incident view: move the cursor between the incidents and the selected
+    /// incident's alerts.
+    IncidentAlerts,
+    /// One triage over the selected incident.
+    IncidentTriage,
+    /// Take the alert under the cursor out of its incident.
+    IncidentSplit,
+    /// Mark the selected incident; marking a second one merges the two.
+    IncidentMark,
+    /// The export menu for the selected alert (or incident, in the incident view).
+    OpenExport,
+    ExportTo(crate::handoff::Target),
+    /// Draft a Sigma rule from the selected (confirmed) alert or incident.
+    DraftDetection,
+    /// Save the drafted rule shown.
+    SaveDetection,
+    /// The list of autonomous closures.
+    Closures,
+    /// Reverse the selected alert's autonomous closure.
+    UndoClosure,
 
     // Worker results.
     KbProgress(String),
@@ -184,4 +207,18 @@ pub enum Action {
         path: PathBuf,
     },
     Notice(String),
+    /// Something failed; shown as an error.
+    Problem(String),
+    IncidentsLoaded(Vec<crate::incident::IncidentDetail>),
+    IncidentTriaged {
+        id: String,
+        result: Result<String, String>,
+    },
+    /// The incidents changed (a merge, a split): read them again.
+    IncidentsChanged(String),
+    DetectionDrafted(Box<super::state::SigmaDoc>),
+    ClosuresLoaded(Vec<crate::store::closures::Closure>),
+    ClosureUndone {
+        key: String,
+    },
 }

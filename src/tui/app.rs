@@ -102,6 +102,15 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         config: opts.config.clone(),
     };
     let mut state = State::new(&label, &opts.config.analyst_name());
+    let h = &opts.config.handoff;
+    state.handoff_ready = [
+        (crate::handoff::Target::TheHive, &h.thehive),
+        (crate::handoff::Target::Iris, &h.iris),
+    ]
+    .into_iter()
+    .filter(|(_, t)| t.configured() && t.key.as_ref().is_some_and(|k| !k.0.trim().is_empty()))
+    .map(|(target, _)| target)
+    .collect();
     state.auto_triage = match opts
         .config
         .tui

@@ -66,6 +66,37 @@ pub enum Effect {
         name: String,
         markdown: String,
     },
+    /// Store these queue alerts (those not stored yet), regroup, read the incidents.
+    LoadIncidents {
+        alerts: Vec<Arc<LoadedAlert>>,
+    },
+    TriageIncident {
+        id: String,
+    },
+    /// Record the analyst's merge or split of these alert-row pairs, then regroup.
+    IncidentDecision {
+        pairs: Vec<(i64, i64)>,
+        merge: bool,
+        what: String,
+    },
+    /// Export an alert (stored first when it is not) or an incident.
+    Handoff {
+        reference: String,
+        target: crate::handoff::Target,
+        alert: Option<Arc<LoadedAlert>>,
+    },
+    DraftDetection {
+        reference: String,
+        alert: Option<Arc<LoadedAlert>>,
+    },
+    SaveDetection {
+        reference: String,
+        yaml: String,
+    },
+    LoadClosures,
+    UndoClosure {
+        key: String,
+    },
     /// Leave: cancel every run (closing their store rows) and stop.
     Quit {
         running: Vec<(RunId, String)>,

@@ -137,7 +137,7 @@ fn offline_with_queue() -> Console {
 }
 
 /// The sample queue with the first alert triaged, judged, and asked about.
-fn worked() -> Console {
+pub(crate) fn worked() -> Console {
     let mut c = Console::new(
         State::new("anthropic · claude-sonnet-4-5", "tester"),
         Keymap::default(),
@@ -177,13 +177,13 @@ fn worked() -> Console {
     c
 }
 
-fn screen(c: &Console, w: u16, h: u16) -> String {
+pub(crate) fn screen(c: &Console, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     t.draw(|f| c.draw(f)).expect("draw");
     t.backend().to_string()
 }
 
-fn key(c: char) -> KeyEvent {
+pub(crate) fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
 
@@ -433,7 +433,7 @@ fn verdict_json() -> String {
 }
 
 /// Feeds worker actions into the console (and its effects back to the workers) until `done`.
-async fn pump(
+pub(crate) async fn pump(
     c: &mut Console,
     w: &mut Workers,
     rx: &mut mpsc::Receiver<Action>,
@@ -454,7 +454,7 @@ async fn pump(
     }
 }
 
-fn perform(c: &mut Console, w: &mut Workers, k: KeyEvent) {
+pub(crate) fn perform(c: &mut Console, w: &mut Workers, k: KeyEvent) {
     for e in c.key(k) {
         w.perform(e);
     }
@@ -644,7 +644,7 @@ async fn claude_console_with(
     (c, w, rx)
 }
 
-fn w_config(dir: &std::path::Path) -> WorkerConfig {
+pub(crate) fn w_config(dir: &std::path::Path) -> WorkerConfig {
     WorkerConfig {
         config: Config::defaults(),
         data_dir: dir.to_path_buf(),
@@ -1114,7 +1114,7 @@ async fn a_failed_model_triage_can_be_judged_exported_and_rerun_offline() {
 fn help_lists_every_key_once_with_each_mode_once() {
     let mut c = worked();
     c.dispatch(Action::Help);
-    let shown = screen(&c, 160, 120);
+    let shown = screen(&c, 160, 200);
     for title in [
         "Queue and panes",
         "Chat box (other keys type)",
@@ -1214,13 +1214,13 @@ fn tab_never_enters_the_chat_box_and_nothing_typed_before_leaks_into_it() {
     let mut c = worked();
     for _ in 0..9 {
         c.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
-        c.key(key('x'));
+        c.key(key('z'));
         c.key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
     }
     assert_ne!(c.state.mode(), soc_copilot::tui::state::Mode::Chat);
     c.key(key('c'));
     assert_eq!(c.state.mode(), soc_copilot::tui::state::Mode::Chat);
-    assert_eq!(c.input.lines().join(""), "", "neither x nor c was typed");
+    assert_eq!(c.input.lines().join(""), "", "neither z nor c was typed");
     c.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
     assert_ne!(
         c.state.mode(),

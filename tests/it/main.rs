@@ -8,6 +8,7 @@ mod alerts;
 mod cli;
 mod common;
 mod console;
+mod console_cases;
 mod console_e2e;
 mod faults;
 mod fixture_kb;

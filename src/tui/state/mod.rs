@@ -2,6 +2,7 @@
 //! goes through `State::update(Action) -> Vec<Effect>`, so the whole console can be driven and
 //! checked without a terminal or a runtime.
 
+mod cases;
 mod docs;
 mod feedback;
 mod item;
@@ -11,6 +12,7 @@ mod runs;
 
 use std::collections::BTreeMap;
 
+pub use cases::{ExportSubject, IncidentsView, SigmaDoc};
 pub use docs::{PreviewDoc, TechniqueDetail};
 pub use item::{
     ChatEntry, ChatRole, Failure, History, Item, ItemStatus, Judgement, LoadedItem, StreamText,
@@ -49,6 +51,14 @@ pub enum Overlay {
     PickReason,
     PickVerdict,
     Note,
+    /// Alerts grouped into incidents.
+    Incidents,
+    /// Where to hand the selected alert or incident.
+    ExportMenu,
+    /// A drafted Sigma rule, validated and tested, before it is saved.
+    Sigma,
+    /// Autonomous closures, for review.
+    Closures,
 }
 
 /// The largest scroll offset of each scrollable view, written by the frame that laid it out
@@ -72,6 +82,10 @@ pub enum Mode {
     PickReason,
     PickVerdict,
     Confirm,
+    Incidents,
+    Export,
+    Sigma,
+    Closures,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +199,16 @@ pub struct State {
     pub auto_triage: Option<crate::alert::Severity>,
     /// Where the API listens, when the console runs it.
     pub api: Option<String>,
+    pub incidents: IncidentsView,
+    /// The export menu's subject.
+    pub export: Option<ExportSubject>,
+    /// The overlay under a menu or draft opened from it (the incident view).
+    pub under: Overlay,
+    pub sigma: Option<Box<SigmaDoc>>,
+    pub closures: Option<Vec<crate::store::closures::Closure>>,
+    pub closure_selected: usize,
+    /// Case systems with a base URL and key configured.
+    pub handoff_ready: Vec<crate::handoff::Target>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -227,6 +251,13 @@ impl State {
             judging_wrong_verdict: false,
             auto_triage: None,
             api: None,
+            incidents: IncidentsView::default(),
+            export: None,
+            under: Overlay::None,
+            sigma: None,
+            closures: None,
+            closure_selected: 0,
+            handoff_ready: Vec::new(),
             quit: false,
             dirty: true,
         }
@@ -238,6 +269,10 @@ impl State {
             Overlay::PickVerdict => Mode::PickVerdict,
             Overlay::ConfirmQuit => Mode::Confirm,
             Overlay::Note => Mode::Text,
+            Overlay::Incidents => Mode::Incidents,
+            Overlay::ExportMenu => Mode::Export,
+            Overlay::Sigma => Mode::Sigma,
+            Overlay::Closures => Mode::Closures,
             Overlay::Help
             | Overlay::Stats
             | Overlay::Detail
@@ -342,7 +377,24 @@ impl State {
             Action::SetVerdict => self.open_judgement(Overlay::PickVerdict),
             Action::PickVerdict(l) => self.analyst_verdict(l),
             Action::AddNote => self.open_note(),
-            Action::Help => self.toggle_overlay(Overlay::Help, Vec::new()),
+            Action::Help => {
+                match self.overlay {
+                    // Help over the incident view goes back to it.
+                    Overlay::Incidents => {
+                        self.under = Overlay::Incidents;
+                        self.overlay = Overlay::Help;
+                        self.overlay_scroll = 0;
+                    }
+                    Overlay::Help => {
+                        self.overlay = std::mem::replace(&mut self.under, Overlay::None);
+                    }
+                    _ => {
+                        self.under = Overlay::None;
+                        self.toggle_overlay(Overlay::Help, Vec::new());
+                    }
+                }
+                Vec::new()
+            }
             Action::Stats => self.toggle_overlay(Overlay::Stats, vec![Effect::LoadStats]),
             Action::TechniqueDetail => self.open_detail(),
             Action::IndicatorHistory => {
@@ -383,6 +435,28 @@ impl State {
             }
             Action::ChatSubmit(text) => self.ask(text),
             Action::Resize => Vec::new(),
+            Action::Incidents => self.toggle_incidents(),
+            Action::IncidentAlerts => self.incident_alerts(),
+            Action::IncidentTriage => self.incident_triage(),
+            Action::IncidentSplit => self.incident_split(),
+            Action::IncidentMark => self.incident_mark(),
+            Action::OpenExport => self.open_export(),
+            Action::ExportTo(t) => self.export_to(t),
+            Action::DraftDetection => self.draft_detection(),
+            Action::SaveDetection => self.save_detection(),
+            Action::Closures => self.open_closures(),
+            Action::UndoClosure => self.undo_closure(),
+            Action::IncidentsLoaded(list) => self.incidents_loaded(list),
+            Action::IncidentTriaged { id, result } => self.incident_triaged(id, result),
+            Action::IncidentsChanged(what) => self.incidents_changed(what),
+            Action::DetectionDrafted(doc) => self.detection_drafted(doc),
+            Action::ClosuresLoaded(list) => self.closures_loaded(list),
+            Action::ClosureUndone { key } => self.closure_undone(key),
+            Action::Problem(e) => {
+                self.incidents.loading = false;
+                self.error(e);
+                Vec::new()
+            }
             Action::KbProgress(s) => {
                 self.kb = KbState::Loading(s);
                 Vec::new()
@@ -615,6 +689,13 @@ impl State {
                 self.refilter();
             }
             Overlay::None => self.focus = Focus::Queue,
+            // A menu or draft opened from the incident view goes back to it.
+            Overlay::ExportMenu | Overlay::Sigma | Overlay::Help => {
+                self.overlay = std::mem::replace(&mut self.under, Overlay::None);
+                self.export = None;
+            }
+            // In the incident view, Esc first leaves the alert cursor.
+            Overlay::Incidents if self.incidents.alert.is_some() => self.incidents.alert = None,
             _ => {
                 self.overlay = Overlay::None;
                 self.note_input.clear();

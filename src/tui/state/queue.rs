@@ -42,6 +42,18 @@ impl State {
     }
 
     pub(super) fn move_by(&mut self, delta: isize) -> Vec<Effect> {
+        if self.overlay == Overlay::Incidents {
+            self.incident_move(delta);
+            return Vec::new();
+        }
+        if self.overlay == Overlay::Closures {
+            let n = self.closures.as_ref().map_or(0, Vec::len);
+            self.closure_selected = self
+                .closure_selected
+                .saturating_add_signed(delta)
+                .min(n.saturating_sub(1));
+            return Vec::new();
+        }
         if self.overlay != Overlay::None {
             let max = self.extents.overlay.get();
             self.overlay_scroll = scroll(self.overlay_scroll.min(max), delta).min(max);
@@ -81,6 +93,13 @@ impl State {
     }
 
     pub(super) fn move_to_end(&mut self, bottom: bool) -> Vec<Effect> {
+        if matches!(self.overlay, Overlay::Incidents | Overlay::Closures) {
+            return self.move_by(if bottom {
+                isize::MAX / 2
+            } else {
+                isize::MIN / 2
+            });
+        }
         if self.overlay != Overlay::None {
             self.overlay_scroll = if bottom {
                 self.extents.overlay.get()

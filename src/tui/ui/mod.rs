@@ -1,6 +1,7 @@
 //! Drawing: a pure function of the state (plus the chat input box). No I/O, no state
 //! changes; one file per pane.
 
+mod cases;
 mod chat;
 mod evidence;
 mod popup;
@@ -135,7 +136,16 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
     match s.overlay {
         Overlay::None => {}
         Overlay::Stats => stats::draw(f, v),
-        _ => popup::draw(f, v),
+        Overlay::Incidents | Overlay::ExportMenu | Overlay::Sigma | Overlay::Closures => {
+            cases::draw(f, v)
+        }
+        _ => {
+            // Help opened over the incident view draws over it.
+            if s.under == Overlay::Incidents {
+                cases::draw(f, v);
+            }
+            popup::draw(f, v)
+        }
     }
     text::neutralise(f.buffer_mut());
 }

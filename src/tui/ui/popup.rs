@@ -38,6 +38,10 @@ fn mode_title(m: Mode) -> &'static str {
         Mode::PickReason => "Thumbs-down reason",
         Mode::PickVerdict => "Your verdict",
         Mode::Confirm => "Quit confirmation",
+        Mode::Incidents => "Incident view",
+        Mode::Export => "Hand-off menu",
+        Mode::Sigma => "Sigma draft",
+        Mode::Closures => "Closed automatically (review)",
     }
 }
 
@@ -296,7 +300,12 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
             small(area, area.width.saturating_sub(10).min(90), 5),
             false,
         ),
-        Overlay::None | Overlay::Stats => return,
+        Overlay::None
+        | Overlay::Stats
+        | Overlay::Incidents
+        | Overlay::ExportMenu
+        | Overlay::Sigma
+        | Overlay::Closures => return,
     };
     f.render_widget(Clear, rect);
     let b = block(Span::styled(title, t.heading()), true, t);

@@ -24,7 +24,10 @@ fn row<'a>(it: &'a Item, v: &View<'_>, narrow: bool) -> Line<'a> {
             format!("{} ", severity_label(a.severity)),
             t.severity(a.severity),
         ),
-        Span::styled(format!("{:<8} ", it.status.label()), status_style),
+        match &it.closed {
+            Some(_) => Span::styled(format!("{:<8} ", "closed"), t.good()),
+            None => Span::styled(format!("{:<8} ", it.status.label()), status_style),
+        },
     ];
     match (
         &it.verdict,

@@ -89,6 +89,7 @@ fn history(
             .into_iter()
             .map(|n| n.text)
             .collect(),
+        closed: store.open_closure(&sa.alert.id)?,
         ..History::default()
     };
     // The latest run decides what the alert shows: a failure (with what the model said),

@@ -4,6 +4,7 @@
 //! Runs are bounded by a semaphore and cancellable through their abort handles; the action
 //! channel is bounded, and a run's text deltas coalesce while the console is behind.
 
+mod cases;
 mod kb;
 mod load;
 mod runs;
@@ -219,6 +220,36 @@ impl Workers {
                 name,
                 markdown,
             } => self.blocking(move |s, tx| save::export(s, tx, item, &name, &markdown)),
+            Effect::LoadIncidents { alerts } => {
+                self.blocking(move |s, tx| cases::load(s, tx, &alerts));
+            }
+            Effect::TriageIncident { id } => {
+                let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                self.rt.spawn(cases::triage_incident(shared, tx, id));
+            }
+            Effect::IncidentDecision { pairs, merge, what } => {
+                self.blocking(move |s, tx| cases::decide(s, tx, &pairs, merge, what));
+            }
+            Effect::Handoff {
+                reference,
+                target,
+                alert,
+            } => {
+                let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                self.rt
+                    .spawn(cases::handoff(shared, tx, reference, target, alert));
+            }
+            Effect::DraftDetection { reference, alert } => {
+                let (shared, tx) = (self.shared.clone(), self.tx.clone());
+                self.rt.spawn(cases::draft(shared, tx, reference, alert));
+            }
+            Effect::SaveDetection { reference, yaml } => {
+                self.blocking(move |s, tx| cases::save_detection(s, tx, &reference, &yaml));
+            }
+            Effect::LoadClosures => self.blocking(cases::closures),
+            Effect::UndoClosure { key } => {
+                self.blocking(move |s, tx| cases::undo_closure(s, tx, key));
+            }
             Effect::Quit { running } => {
                 for (run, _) in &running {
                     if let Some(h) = self.tasks.remove(run) {

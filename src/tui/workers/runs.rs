@@ -271,6 +271,13 @@ pub(super) async fn preview(
     sent: Option<SentPrompt>,
     delimiter: String,
 ) {
+    let private = &shared.cfg.config.privacy.pseudonymise;
+    let note = (!private.is_empty()).then(|| {
+        format!(
+            " — pseudonymised ({}): tokens such as HOST_1 stand for values kept on this machine",
+            private.join(", ")
+        )
+    });
     let doc = match sent {
         Some(s) => Ok(sent_preview(s)),
         None => match shared.pipeline().await {
@@ -282,6 +289,14 @@ pub(super) async fn preview(
             Err(e) => Err(e),
         },
     };
+    let doc = doc.map(|mut d| {
+        if let Some(n) = &note
+            && !d.heading.starts_with("Offline engine")
+        {
+            d.heading.push_str(n);
+        }
+        d
+    });
     let _ = tx
         .send(match doc {
             Ok(d) => Action::PreviewLoaded {

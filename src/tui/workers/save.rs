@@ -111,6 +111,13 @@ pub(super) fn export(
 
 fn write_export(dir: &std::path::Path, name: &str, markdown: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(stamped(name, "md"));
+    std::fs::write(&path, markdown).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// `name` made safe for a file name (alert text is hostile), with a time stamp and `ext`.
+pub(super) fn stamped(name: &str, ext: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
@@ -123,7 +130,5 @@ fn write_export(dir: &std::path::Path, name: &str, markdown: &str) -> Result<Pat
         .take(60)
         .collect();
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let path = dir.join(format!("{safe}-{stamp}.md"));
-    std::fs::write(&path, markdown).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
+    format!("{safe}-{stamp}.{ext}")
 }
