@@ -285,6 +285,8 @@ fn all() -> String {
 pub struct IncidentsConfig {
     pub window_minutes: u64,
     pub chain_window_hours: u64,
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 impl IncidentsConfig {
@@ -292,6 +294,13 @@ impl IncidentsConfig {
         crate::incident::correlate::Settings {
             window_secs: self.window_minutes as i64 * 60,
             chain_window_secs: self.chain_window_hours as i64 * 3600,
+            ignore: std::sync::Arc::new(
+                self.ignore
+                    .iter()
+                    .map(|e| e.trim().to_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect(),
+            ),
         }
     }
 }
@@ -543,6 +552,24 @@ impl Config {
             1,
             720,
         )?;
+        for e in &self.incidents.ignore {
+            let e = e.trim();
+            let cidr_ok = match e.split_once('/') {
+                None => true,
+                Some((net, bits)) => {
+                    net.parse::<std::net::Ipv4Addr>().is_ok()
+                        && bits.parse::<u32>().is_ok_and(|b| b <= 32)
+                }
+            };
+            if e.is_empty() || e.contains(char::is_whitespace) || !cidr_ok {
+                return Err(bad(
+                    "[incidents] ignore",
+                    format!(
+                        "names {e:?}: give an address (198.51.100.30), an IPv4 network (198.51.100.0/24) or a domain (proxy.example.com)"
+                    ),
+                ));
+            }
+        }
         range(
             "[handoff] timeout_secs",
             self.handoff.timeout_secs as usize,
@@ -801,6 +828,12 @@ mod tests {
             ("[embedding]\nthreads = 100000\n", "threads"),
             ("[server]\ntoken = \"  \"\n", "blank"),
             ("[server]\nconcurrency = 0\n", "concurrency"),
+            (
+                "[incidents]\nignore = [\"10.0.0.0/40\"]\n",
+                "[incidents] ignore",
+            ),
+            ("[incidents]\nignore = [\" \"]\n", "[incidents] ignore"),
+            ("[incidents]\nwindow_minutes = 0\n", "window_minutes"),
         ];
         for (i, (text, needle)) in cases.iter().enumerate() {
             let path = dir.path().join(format!("c{i}.toml"));

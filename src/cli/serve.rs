@@ -128,7 +128,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                         let mut store = s.stores.get().map_err(|e| e.to_string())?;
                         soc_copilot::incident::refresh_if_changed(
                             &mut store,
-                            s.incident_settings,
+                            s.incident_settings.clone(),
                             &s.incidents_seen,
                         )
                         .map_err(|e| e.to_string())

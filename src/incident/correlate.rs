@@ -45,12 +45,18 @@ pub struct Node {
     pub tactics: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Shared host, user or indicator within this many seconds links two alerts.
     pub window_secs: i64,
-    /// A forward tactic chain on the same host or user links within this many seconds.
+    /// A forward tactic chain on the same host or user, or a shared hash or URL, links
+    /// within this many seconds.
     pub chain_window_secs: i64,
+    /// The site's own infrastructure that links nothing (lower case): addresses, IPv4
+    /// networks (`198.51.100.0/24`), domains (their subdomains too), host names (a sensor
+    /// or a proxy reporting other machines' traffic). A NAT egress, a
+    /// proxy or a scanner is in every other alert and says nothing about an attacker.
+    pub ignore: std::sync::Arc<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -58,8 +64,25 @@ impl Default for Settings {
         Settings {
             window_secs: 3600,
             chain_window_secs: 4 * 3600,
+            ignore: Default::default(),
         }
     }
+}
+
+/// Whether `name` (an address or a domain) is one of `ignore`'s entries, inside one of its
+/// IPv4 networks, or under one of its domains.
+fn ignored(name: &str, ignore: &[String]) -> bool {
+    let ip: Option<std::net::Ipv4Addr> = name.parse().ok();
+    ignore.iter().any(|e| {
+        if let (Some(ip), Some((net, bits))) = (ip, e.split_once('/'))
+            && let (Ok(net), Ok(bits)) = (net.parse::<std::net::Ipv4Addr>(), bits.parse::<u32>())
+            && bits <= 32
+        {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            return u32::from(ip) & mask == u32::from(net) & mask;
+        }
+        under(name, e)
+    })
 }
 
 /// Why two alerts are in one incident.
@@ -101,17 +124,289 @@ impl Dsu {
     }
 }
 
-fn keys(n: &Node) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for i in &n.indicators {
-        out.push((format!("i:{}", i.to_lowercase()), i.clone()));
+/// Accounts every machine has: sharing one says nothing about an attack.
+const SHARED_ACCOUNTS: [&str; 12] = [
+    "system",
+    "localsystem",
+    "local system",
+    "local service",
+    "localservice",
+    "network service",
+    "networkservice",
+    "root",
+    "administrator",
+    "admin",
+    "anonymous logon",
+    "-",
+];
+
+/// One account however the source spells it: `CORP\jdoe`, `jdoe@corp.example` and `JDOE`
+/// are `jdoe`; machine-wide accounts (SYSTEM, root) are no one.
+pub fn account(user: &str) -> Option<String> {
+    let u = user.trim().to_lowercase();
+    let u = u.rsplit(['\\', '/']).next().unwrap_or(&u);
+    let u = u.split('@').next().unwrap_or(u).trim();
+    (!u.is_empty() && !SHARED_ACCOUNTS.contains(&u) && !u.ends_with('$')).then(|| u.to_string())
+}
+
+/// One machine however the source spells it: `FIN-WS-042.corp.local` is `fin-ws-042`.
+/// An address stays whole.
+pub fn machine(host: &str) -> Option<String> {
+    let h = host.trim().to_lowercase();
+    if h.is_empty() || h == "localhost" || h == "-" {
+        return None;
     }
-    if let Some(h) = n.host.as_deref().filter(|h| !h.trim().is_empty()) {
-        out.push((format!("h:{}", h.to_lowercase()), format!("host {h}")));
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return (!PUBLIC_RESOLVERS.contains(&h.as_str())).then_some(h);
     }
-    if let Some(u) = n.user.as_deref().filter(|u| !u.trim().is_empty()) {
-        out.push((format!("u:{}", u.to_lowercase()), format!("user {u}")));
+    Some(h.split('.').next().unwrap_or(&h).to_string())
+}
+
+/// Anycast resolvers every network talks to: an alert naming one says nothing about who
+/// else the attacker touched.
+const PUBLIC_RESOLVERS: [&str; 12] = [
+    "8.8.8.8",
+    "8.8.4.4",
+    "1.1.1.1",
+    "1.0.0.1",
+    "9.9.9.9",
+    "149.112.112.112",
+    "208.67.222.222",
+    "208.67.220.220",
+    "4.2.2.1",
+    "4.2.2.2",
+    "2001:4860:4860::8888",
+    "2606:4700:4700::1111",
+];
+
+/// Sites rules and write-ups link to for reference (ATT&CK, CVE and vendor documentation):
+/// every alert from the same rule pack names them, and no attacker is behind them.
+const REFERENCE_SITES: [&str; 10] = [
+    "attack.mitre.org",
+    "cve.mitre.org",
+    "cwe.mitre.org",
+    "nvd.nist.gov",
+    "learn.microsoft.com",
+    "docs.microsoft.com",
+    "support.microsoft.com",
+    "msrc.microsoft.com",
+    "sigmahq.io",
+    "www.elastic.co",
+];
+
+/// Top-level names private by convention (RFC 6762 `.local`, RFC 8375 `home.arpa`, and the
+/// usual Active Directory choices): a name under one is the company's own machine.
+const PRIVATE_SUFFIXES: [&str; 8] = [
+    "local",
+    "internal",
+    "intranet",
+    "lan",
+    "corp",
+    "localdomain",
+    "home.arpa",
+    "ad",
+];
+
+fn under(name: &str, suffix: &str) -> bool {
+    name == suffix
+        || name
+            .strip_suffix(suffix)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
+/// The company's own DNS suffixes, read from the alerts' host names
+/// (`DC01.corp.example.com` → `corp.example.com`): alerts name their own machines and
+/// consoles (a SIEM link, a domain controller) under them, and those are hosts, not
+/// indicators of an attacker.
+pub fn internal_suffixes(nodes: &[Node]) -> BTreeSet<String> {
+    nodes
+        .iter()
+        .filter_map(|n| n.host.as_deref())
+        .map(|h| h.trim().trim_end_matches('.').to_lowercase())
+        .filter(|h| h.parse::<std::net::IpAddr>().is_err())
+        .filter_map(|h| h.split_once('.').map(|(_, rest)| rest.to_string()))
+        // A suffix of one label (`com`) would make the whole Internet internal.
+        .filter(|rest| rest.contains('.') || PRIVATE_SUFFIXES.contains(&rest.as_str()))
+        .collect()
+}
+
+/// Hosting platforms whose subdomains belong to different customers: names under them are
+/// compared whole, never by their registered domain.
+const SHARED_PLATFORMS: [&str; 12] = [
+    "amazonaws.com",
+    "cloudfront.net",
+    "azurewebsites.net",
+    "blob.core.windows.net",
+    "googleusercontent.com",
+    "appspot.com",
+    "github.io",
+    "herokuapp.com",
+    "netlify.app",
+    "vercel.app",
+    "workers.dev",
+    "ngrok.io",
+];
+
+/// The registered domain of a name (`t1.dnsq-relay.net` → `dnsq-relay.net`,
+/// `a.b.example.co.uk` → `example.co.uk`); `None` when the name is already one, or lives on
+/// a shared platform.
+fn registered_domain(name: &str) -> Option<String> {
+    if SHARED_PLATFORMS.iter().any(|p| under(name, p)) {
+        return None;
     }
+    let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
+    let n = labels.len();
+    // A two-letter country code under a generic second level (`co.uk`, `com.au`) takes
+    // three labels.
+    let take = if n >= 3
+        && labels[n - 1].len() == 2
+        && ["co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"].contains(&labels[n - 2])
+    {
+        3
+    } else {
+        2
+    };
+    (n > take).then(|| labels[n - take..].join("."))
+}
+
+/// How far in time a shared entity links two alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Hosts, users, addresses, domains: within the window.
+    Window,
+    /// A file hash or a URL names one artefact: the same one on two machines hours apart is
+    /// still one campaign, so it links within the chain window.
+    Chain,
+}
+
+/// One entity two alerts can share.
+struct Key {
+    key: String,
+    label: String,
+    reach: Reach,
+    /// Derived from an indicator (its /24, its registered domain) rather than named.
+    derived: bool,
+}
+
+impl Key {
+    fn new(key: String, label: String, reach: Reach) -> Key {
+        Key {
+            key,
+            label,
+            reach,
+            derived: false,
+        }
+    }
+}
+
+/// What an indicator is worth to correlation: the keys two alerts can share, or none
+/// (public resolvers, reference sites, the company's own names). A public IPv4 address also
+/// yields its /24 and a domain its registered domain, so a brute force from neighbouring
+/// addresses or tunnelling through random subdomains of one domain meet. An internal
+/// e-mail address is its mailbox's account, so it meets the same user however an alert
+/// names them.
+fn indicator_keys(ind: &str, internal: &BTreeSet<String>, ignore: &[String]) -> Vec<Key> {
+    let i = ind.trim().to_lowercase();
+    let label = ind.trim().to_string();
+    if i.is_empty() {
+        return Vec::new();
+    }
+    let is_internal = |name: &str| {
+        let name = name.trim_end_matches('.');
+        internal.iter().any(|s| under(name, s)) || PRIVATE_SUFFIXES.iter().any(|s| under(name, s))
+    };
+    if let Some((local, domain)) = i.split_once('@').filter(|_| !i.contains("://")) {
+        if is_internal(domain) {
+            return account(local)
+                .map(|u| Key::new(format!("u:{u}"), format!("user {label}"), Reach::Window))
+                .into_iter()
+                .collect();
+        }
+        return vec![Key::new(format!("i:{i}"), label, Reach::Window)];
+    }
+    let is_url = i.contains("://");
+    let name = match i.split_once("://") {
+        Some((_, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            let authority = authority.rsplit('@').next().unwrap_or(authority);
+            // `host:port`, but not an IPv6 literal's colons.
+            match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6).to_string(),
+                None => authority.split(':').next().unwrap_or(authority).to_string(),
+            }
+        }
+        None => i.clone(),
+    };
+    let ip = name.parse::<std::net::IpAddr>().ok();
+    if PUBLIC_RESOLVERS.contains(&name.as_str())
+        || ignored(&name, ignore)
+        || REFERENCE_SITES.iter().any(|s| under(&name, s))
+        || (ip.is_none() && is_internal(&name))
+    {
+        return Vec::new();
+    }
+    let is_hash = !is_url
+        && ip.is_none()
+        && matches!(i.len(), 32 | 40 | 64)
+        && i.bytes().all(|b| b.is_ascii_hexdigit());
+    let reach = if is_url || is_hash {
+        Reach::Chain
+    } else {
+        Reach::Window
+    };
+    let mut out = vec![Key::new(format!("i:{i}"), label, reach)];
+    if is_url || is_hash {
+        return out;
+    }
+    let family = match ip {
+        Some(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        Some(std::net::IpAddr::V6(_)) => None,
+        None => registered_domain(&name),
+    };
+    if let Some(f) = family {
+        let what = if ip.is_some() { "network" } else { "domain" };
+        out.push(Key {
+            key: format!("f:{f}"),
+            label: format!("{what} {f}"),
+            reach: Reach::Window,
+            derived: true,
+        });
+    }
+    out
+}
+
+fn keys(n: &Node, internal: &BTreeSet<String>, ignore: &[String]) -> Vec<Key> {
+    let mut out: Vec<Key> = n
+        .indicators
+        .iter()
+        .flat_map(|i| indicator_keys(i, internal, ignore))
+        .collect();
+    if let Some(host) = n.host.as_deref()
+        && let Some(h) = machine(host)
+        && !ignored(&host.trim().to_lowercase(), ignore)
+        && !ignored(&h, ignore)
+    {
+        out.push(Key::new(
+            format!("h:{h}"),
+            format!("host {}", host.trim()),
+            Reach::Window,
+        ));
+    }
+    if let Some(user) = n.user.as_deref()
+        && let Some(u) = account(user)
+    {
+        out.push(Key::new(
+            format!("u:{u}"),
+            format!("user {}", user.trim()),
+            Reach::Window,
+        ));
+    }
+    // One entity once, however many ways the alert named it.
+    let mut seen = BTreeSet::new();
+    out.retain(|k| seen.insert(k.key.clone()));
     out
 }
 
@@ -166,9 +461,10 @@ pub fn common_indicators(nodes: &[Node]) -> BTreeSet<String> {
 
 /// Groups `nodes` into incidents, obeying the analyst's `decisions`. Singletons are groups
 /// of one.
-pub fn correlate(nodes: &[Node], s: Settings, decisions: &Decisions) -> Vec<Group> {
+pub fn correlate(nodes: &[Node], s: &Settings, decisions: &Decisions) -> Vec<Group> {
     let split = &decisions.split;
     let common = common_indicators(nodes);
+    let internal = internal_suffixes(nodes);
     let mut order: Vec<usize> = (0..nodes.len()).collect();
     order.sort_by_key(|&i| (nodes[i].at, nodes[i].row));
     let mut dsu = Dsu((0..nodes.len()).collect());
@@ -178,18 +474,18 @@ pub fn correlate(nodes: &[Node], s: Settings, decisions: &Decisions) -> Vec<Grou
     let is_split = |a: i64, b: i64| split.contains(&(a.min(b), a.max(b)));
     for &i in &order {
         let n = &nodes[i];
-        let mut my_keys = keys(n);
-        my_keys.retain(|(k, _)| !k.strip_prefix("i:").is_some_and(|i| common.contains(i)));
+        let mut my_keys = keys(n, &internal, &s.ignore);
+        my_keys.retain(|k| !k.key.strip_prefix("i:").is_some_and(|i| common.contains(i)));
         // Candidate earlier alerts with what they share.
-        let mut shared: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        for (k, label) in &my_keys {
-            if let Some(prev) = seen.get(k) {
+        let mut shared: BTreeMap<usize, Vec<&Key>> = BTreeMap::new();
+        for k in &my_keys {
+            if let Some(prev) = seen.get(&k.key) {
                 for &j in prev.iter().rev() {
                     let gap = n.at - nodes[j].at;
                     if gap > s.chain_window_secs {
                         break;
                     }
-                    shared.entry(j).or_default().push(label.clone());
+                    shared.entry(j).or_default().push(k);
                 }
             }
         }
@@ -199,30 +495,45 @@ pub fn correlate(nodes: &[Node], s: Settings, decisions: &Decisions) -> Vec<Grou
                 continue;
             }
             let gap = n.at - m.at;
-            let has_indicator = what
+            // A /24 or a registered domain says less than the address or name itself: it
+            // is named only when nothing exact is shared.
+            let exact = what.iter().any(|k| !k.derived && k.key.starts_with("i:"));
+            // Neighbouring addresses or sibling names are one actor only when the alerts
+            // do the same kind of thing: once both carry tactics, they must share one.
+            let alike = n.tactics.is_empty()
+                || m.tactics.is_empty()
+                || n.tactics.iter().any(|t| m.tactics.contains(t));
+            let what: Vec<&Key> = what.into_iter().filter(|k| !k.derived || alike).collect();
+            if what.is_empty() {
+                continue;
+            }
+            let labels: Vec<&str> = what
                 .iter()
-                .any(|w| !w.starts_with("host ") && !w.starts_with("user "));
-            let why = if gap <= s.window_secs {
+                .filter(|k| !(exact && k.derived))
+                .map(|k| k.label.as_str())
+                .collect();
+            // A chain is followed on one machine or one account.
+            let entities: Vec<&str> = what
+                .iter()
+                .filter(|k| k.key.starts_with("h:") || k.key.starts_with("u:"))
+                .map(|k| k.label.as_str())
+                .collect();
+            let far_reaching = what.iter().any(|k| k.reach == Reach::Chain);
+            let why = if gap <= s.window_secs || far_reaching {
                 Some(format!(
                     "shares {} within {}",
-                    what.join(" and "),
+                    labels.join(" and "),
                     minutes(gap)
                 ))
-            } else if !has_indicator
+            } else if !entities.is_empty()
                 && let (Some(before), Some(after)) = (max_rank(m), min_rank(n))
                 && after > before
             {
                 Some(format!(
                     "{} moves on from {} to {} after {}",
-                    what.join(" and "),
+                    entities.join(" and "),
                     TACTIC_ORDER[before],
                     TACTIC_ORDER[after],
-                    minutes(gap)
-                ))
-            } else if has_indicator && gap <= s.chain_window_secs {
-                Some(format!(
-                    "shares {} within {}",
-                    what.join(" and "),
                     minutes(gap)
                 ))
             } else {
@@ -235,8 +546,8 @@ pub fn correlate(nodes: &[Node], s: Settings, decisions: &Decisions) -> Vec<Grou
                 links.push((j, i, why));
             }
         }
-        for (k, _) in my_keys {
-            let v = seen.entry(k).or_default();
+        for k in my_keys {
+            let v = seen.entry(k.key).or_default();
             v.push(i);
             // Only recent alerts can link; keep the list short.
             while v.len() > 64 {
@@ -324,7 +635,7 @@ mod tests {
             ),
             node(4, 45, "hr-9", "mlee", &[], &["execution"]),
         ];
-        let g = correlate(&nodes, Settings::default(), &Decisions::default());
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].rows, [1, 2, 3]);
         assert_eq!(g[0].links[0].why, "shares 185.220.101.47 within 20 min");
@@ -337,7 +648,7 @@ mod tests {
         let dump = node(2, 150, "fin-1", "", &[], &["credential-access"]);
         let g = correlate(
             &[phish.clone(), dump],
-            Settings::default(),
+            &Settings::default(),
             &Decisions::default(),
         );
         assert_eq!(g.len(), 1, "{g:?}");
@@ -349,10 +660,37 @@ mod tests {
         let older_stage = node(3, 150, "fin-1", "", &[], &["reconnaissance"]);
         let g = correlate(
             &[phish, older_stage],
-            Settings::default(),
+            &Settings::default(),
             &Decisions::default(),
         );
         assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn accounts_and_machines_are_one_however_spelled_and_shared_accounts_link_nothing() {
+        assert_eq!(account(r"CORP\JDoe").as_deref(), Some("jdoe"));
+        assert_eq!(account("jdoe@corp.example").as_deref(), Some("jdoe"));
+        assert_eq!(account(r"NT AUTHORITY\SYSTEM"), None);
+        assert_eq!(account("root"), None);
+        assert_eq!(account("WS-01$"), None, "a machine account");
+        assert_eq!(
+            machine("FIN-WS-042.corp.local").as_deref(),
+            Some("fin-ws-042")
+        );
+        assert_eq!(machine("10.0.0.53").as_deref(), Some("10.0.0.53"));
+        let nodes = [
+            node(1, 0, "a-1", r"CORP\jdoe", &[], &[]),
+            node(2, 30, "b-2", "jdoe@corp.example", &[], &[]),
+            node(3, 31, "c-3", "SYSTEM", &[], &[]),
+            node(4, 32, "d-4", r"NT AUTHORITY\SYSTEM", &[], &[]),
+        ];
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 3, "{g:?}");
+        assert_eq!(g[0].rows, [1, 2]);
+        assert_eq!(
+            g[0].links[0].why,
+            "shares user jdoe@corp.example within 30 min"
+        );
     }
 
     #[test]
@@ -360,7 +698,7 @@ mod tests {
         let nodes: Vec<Node> = (0..60)
             .map(|i| node(i, i, &format!("h{i}"), "", &["10.9.9.9-proxy.corp"], &[]))
             .collect();
-        let g = correlate(&nodes, Settings::default(), &Decisions::default());
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
         assert_eq!(g.len(), 60);
     }
 
@@ -374,15 +712,164 @@ mod tests {
             split: [(1, 2)].into(),
             merge: Vec::new(),
         };
-        assert_eq!(correlate(&nodes, Settings::default(), &split).len(), 2);
+        assert_eq!(correlate(&nodes, &Settings::default(), &split).len(), 2);
         let merged = Decisions {
             split: BTreeSet::new(),
             merge: vec![(1, 3, "ana".into())],
         };
         let far = node(3, 600, "db-7", "", &[], &[]);
-        let g = correlate(&[nodes[0].clone(), far], Settings::default(), &merged);
+        let g = correlate(&[nodes[0].clone(), far], &Settings::default(), &merged);
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].links[0].why, "merged by ana");
         assert_eq!(tactic_rank("Lateral Movement"), Some(9));
+    }
+
+    #[test]
+    fn infrastructure_everyone_shares_links_nothing() {
+        // Public resolvers, reference sites and the company's own names (suffix read from
+        // the alerts' host names) never join two alerts, as indicator or as host.
+        let nodes = [
+            node(
+                1,
+                0,
+                "DC01.corp.example.com",
+                "",
+                &[
+                    "8.8.8.8",
+                    "https://attack.mitre.org/techniques/T1110/",
+                    "splunk.corp.example.com",
+                    "https://splunk.corp.example.com:8000/app/search",
+                    "fs01.lab.local",
+                ],
+                &[],
+            ),
+            node(
+                2,
+                5,
+                "8.8.8.8",
+                "",
+                &[
+                    "8.8.8.8",
+                    "attack.mitre.org",
+                    "https://splunk.corp.example.com:8000/app/x",
+                    "fs01.lab.local",
+                ],
+                &[],
+            ),
+            node(
+                3,
+                9,
+                "web-9",
+                "",
+                &["https://attack.mitre.org/techniques/T1059/", "1.1.1.1"],
+                &[],
+            ),
+        ];
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 3, "{g:?}");
+        assert!(internal_suffixes(&nodes).contains("corp.example.com"));
+        // An internal mailbox is its account.
+        let nodes = [
+            node(1, 0, "DC01.corp.example.com", r"CORP\l.fischer", &[], &[]),
+            node(2, 10, "", "", &["l.fischer@corp.example.com"], &[]),
+        ];
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(
+            g[0].links[0].why,
+            "shares user l.fischer@corp.example.com within 10 min"
+        );
+    }
+
+    #[test]
+    fn related_addresses_and_sibling_names_link_but_only_for_alike_alerts_in_the_window() {
+        let nodes = [
+            node(1, 0, "bastion-1", "", &["185.220.101.14"], &[]),
+            node(2, 20, "sftp-2", "", &["185.220.101.52"], &[]),
+            node(3, 30, "nids-1", "", &["t1.dnsq-relay.net"], &[]),
+            node(4, 50, "ws-11", "", &["x9.dnsq-relay.net"], &[]),
+            node(5, 55, "ws-12", "", &["a.bucket.s3.amazonaws.com"], &[]),
+            node(6, 56, "ws-13", "", &["b.bucket.s3.amazonaws.com"], &[]),
+        ];
+        let g = correlate(&nodes, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 4, "{g:?}");
+        assert_eq!(
+            g[0].links[0].why,
+            "shares network 185.220.101.0/24 within 20 min"
+        );
+        assert_eq!(
+            g[1].links[0].why,
+            "shares domain dnsq-relay.net within 20 min"
+        );
+        assert_eq!(
+            registered_domain("a.b.example.co.uk").as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(registered_domain("example.com"), None);
+        // Once triaged, neighbours doing different things stay apart.
+        let far = [
+            node(
+                1,
+                0,
+                "bastion-1",
+                "",
+                &["185.220.101.14"],
+                &["credential-access"],
+            ),
+            node(2, 20, "hr-2", "", &["185.220.101.52"], &["exfiltration"]),
+        ];
+        assert_eq!(
+            correlate(&far, &Settings::default(), &Decisions::default()).len(),
+            2
+        );
+        // An address links within the window only; a file hash across the chain window.
+        let hash = "442e204a76524a98bf42e9242280f02c6803a7f36ad321bb8566f76d01e7aa17";
+        let late = [
+            node(1, 0, "a-1", "", &["203.0.113.9", hash], &[]),
+            node(2, 90, "b-2", "", &["203.0.113.9"], &[]),
+            node(3, 150, "c-3", "", &[hash], &[]),
+        ];
+        let g = correlate(&late, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g[0].rows, [1, 3]);
+        assert!(g[0].links[0].why.starts_with("shares 442e204a"), "{g:?}");
+    }
+
+    #[test]
+    fn the_sites_own_infrastructure_from_config_links_nothing() {
+        let nodes = [
+            node(
+                1,
+                0,
+                "a-1",
+                "",
+                &["198.51.100.30", "proxy.example.com"],
+                &[],
+            ),
+            node(2, 5, "b-2", "", &["198.51.100.30"], &[]),
+            node(
+                3,
+                9,
+                "c-3",
+                "",
+                &["https://cdn.proxy.example.com/x", "198.51.100.31"],
+                &[],
+            ),
+        ];
+        assert_eq!(
+            correlate(&nodes, &Settings::default(), &Decisions::default()).len(),
+            1
+        );
+        let s = Settings {
+            ignore: std::sync::Arc::new(vec!["198.51.100.0/24".into(), "proxy.example.com".into()]),
+            ..Settings::default()
+        };
+        assert_eq!(correlate(&nodes, &s, &Decisions::default()).len(), 3);
+        assert!(ignored("10.1.2.3", &["10.0.0.0/8".to_string()]));
+        assert!(!ignored("11.1.2.3", &["10.0.0.0/8".to_string()]));
+        assert!(!ignored(
+            "notproxy.example.com",
+            &["proxy.example.com".to_string()]
+        ));
     }
 }

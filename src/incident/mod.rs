@@ -14,8 +14,8 @@ use crate::store::incidents::{
 use crate::store::{Store, StoreError};
 use correlate::{Node, Settings, correlate};
 
-/// Seconds since the epoch of an alert: the source's event time when it parses (RFC 3339,
-/// `YYYY-MM-DD HH:MM:SS[.fff]` taken as UTC, or epoch seconds/milliseconds), else arrival.
+/// Seconds since the epoch of an alert: the source's event time when it parses (see
+/// `parse_secs`), else arrival.
 pub fn event_secs(timestamp: Option<&str>, created_at: &str) -> i64 {
     timestamp
         .and_then(parse_secs)
@@ -23,19 +23,46 @@ pub fn event_secs(timestamp: Option<&str>, created_at: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn parse_secs(s: &str) -> Option<i64> {
+/// An event time as SIEMs write them: RFC 3339; ISO 8601 with a basic offset (`+0000`, as
+/// Wazuh writes) or a space for `T`; a trailing `UTC`/`GMT`; no offset at all (taken as
+/// UTC); Apache's `02/Nov/2026:06:05:40 +0000`; epoch seconds (with a fraction, as Splunk's
+/// `_time`) or milliseconds.
+pub fn parse_secs(s: &str) -> Option<i64> {
     let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp());
     }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%d/%b/%Y:%H:%M:%S %z",
+    ] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(t.timestamp());
+        }
+    }
+    let naive = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix(" GMT"))
+        .or_else(|| s.strip_suffix('Z'))
+        .unwrap_or(s)
+        .trim_end();
     for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(naive, f) {
             return Some(t.and_utc().timestamp());
         }
     }
-    let n: i64 = s.parse().ok()?;
+    let n: f64 = s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
     // Milliseconds after 2001-09-09 are 13 digits; seconds stay 10 until 2286.
-    Some(if n > 100_000_000_000 { n / 1000 } else { n })
+    Some(if n > 100_000_000_000.0 {
+        (n / 1000.0) as i64
+    } else {
+        n as i64
+    })
 }
 
 /// Seconds since the epoch as RFC 3339 UTC.
@@ -86,7 +113,7 @@ pub fn build(
         .map(|(i, r)| (r.row, (i, r)))
         .collect();
     let mut out = Vec::new();
-    for g in correlate(&nodes, s, decisions) {
+    for g in correlate(&nodes, &s, decisions) {
         if g.rows.len() < 2 {
             continue;
         }
@@ -385,4 +412,44 @@ pub async fn triage(
     })
     .await??;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every way a SIEM writes an event time reads as the same instant; arrival time is
+    /// used only when none does.
+    #[test]
+    fn event_times_in_every_siem_shape_agree() {
+        let want = 1_793_599_540; // 2026-11-02T06:05:40Z
+        for s in [
+            "2026-11-02T06:05:40Z",
+            "2026-11-02T06:05:40.000Z",
+            "2026-11-02T07:05:40+01:00",
+            "2026-11-02T06:05:40.000+0000",
+            "2026-11-02T07:05:40.123+0100",
+            "2026-11-02 06:05:40+0000",
+            "2026-11-02 06:05:40 +0000",
+            "2026-11-02 06:05:40.000 UTC",
+            "2026-11-02 06:05:40",
+            "2026-11-02T06:05:40.5",
+            "02/Nov/2026:06:05:40 +0000",
+            "1793599540",
+            "1793599540.123",
+            "1793599540123",
+            " 2026-11-02T06:05:40Z ",
+        ] {
+            assert_eq!(parse_secs(s), Some(want), "{s:?}");
+            assert_eq!(event_secs(Some(s), "2030-01-01T00:00:00Z"), want, "{s:?}");
+        }
+        for bad in ["", "yesterday", "NaN", "-5", "2026-13-40T00:00:00Z"] {
+            assert_eq!(parse_secs(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            event_secs(Some("soon"), "2026-11-02T06:05:40Z"),
+            want,
+            "unreadable event time falls back to arrival"
+        );
+    }
 }

@@ -208,16 +208,49 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the stored incidents with `incidents` in one transaction. An incident that
-    /// keeps its id keeps its incident-level triage.
+    /// Replaces the stored incidents with `incidents` in one transaction. An incident keeps
+    /// its id — and with it its incident-level triage and what was exported under it — as
+    /// long as it holds the alert that named it: when an earlier alert joins (so the new
+    /// grouping would name it after that one), or two incidents merge (the older id wins),
+    /// the stored id is kept.
     pub fn replace_incidents(&mut self, incidents: &[NewIncident]) -> Result<(), StoreError> {
         let tx = self.conn_mut().transaction()?;
-        let kept: std::collections::HashMap<String, String> = {
-            let mut stmt =
-                tx.prepare("SELECT id, triage_id FROM incidents WHERE triage_id IS NOT NULL")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let prev: std::collections::BTreeMap<i64, Option<String>> = {
+            let mut stmt = tx.prepare("SELECT id, triage_id FROM incidents")?;
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+                .filter_map(|r| match r {
+                    Ok((id, t)) => id
+                        .strip_prefix("INC-")
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .map(|n| Ok((n, t))),
+                    Err(e) => Some(Err(e)),
+                })
                 .collect::<Result<_, _>>()?
         };
+        let kept: std::collections::HashMap<String, String> = prev
+            .iter()
+            .filter_map(|(row, t)| t.clone().map(|t| (format!("INC-{row}"), t)))
+            .collect();
+        // Each alert is in one incident, so an id taken from a member row is never taken
+        // twice.
+        let ids: Vec<String> = incidents
+            .iter()
+            .map(|i| {
+                if i.id
+                    .strip_prefix("INC-")
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .is_some_and(|n| prev.contains_key(&n))
+                {
+                    return i.id.clone();
+                }
+                i.members
+                    .iter()
+                    .map(|(row, _)| *row)
+                    .filter(|row| prev.contains_key(row))
+                    .min()
+                    .map_or_else(|| i.id.clone(), |row| format!("INC-{row}"))
+            })
+            .collect();
         tx.execute("DELETE FROM incident_alerts", [])?;
         tx.execute("DELETE FROM incidents", [])?;
         let at = now();
@@ -229,18 +262,18 @@ impl Store {
             let mut member = tx.prepare(
                 "INSERT INTO incident_alerts (alert_id, incident_id, position, why) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for i in incidents {
+            for (i, id) in incidents.iter().zip(&ids) {
                 inc.execute(params![
-                    i.id,
+                    id,
                     i.title,
                     i.first_at,
                     i.last_at,
                     i.members.len() as i64,
-                    kept.get(&i.id),
+                    kept.get(id),
                     at
                 ])?;
                 for (pos, (row, why)) in i.members.iter().enumerate() {
-                    member.execute(params![row, i.id, pos as i64, why])?;
+                    member.execute(params![row, id, pos as i64, why])?;
                 }
             }
         }

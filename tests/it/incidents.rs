@@ -559,3 +559,56 @@ async fn confident_benign_verdicts_backed_by_analysts_close_and_reopen() {
         .expect("triage");
     assert_eq!(closed, 0);
 }
+
+/// An incident keeps its id (and its incident-level verdict) while it holds the alert that
+/// named it: an earlier alert arriving late, or a merge, does not rename it.
+#[test]
+fn an_incident_keeps_its_id_and_verdict_when_an_earlier_alert_joins() {
+    use soc_copilot::incident::correlate::Settings;
+    use soc_copilot::incident::refresh;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_in(dir.path()).expect("store");
+    let put = |store: &mut Store, id: &str, min: u32, host: &str| {
+        let a = from_json(&json!({"alert_id": id, "title": "t", "host": host,
+            "timestamp": format!("2026-11-20T10:{min:02}:00Z")}));
+        store.upsert_alert(&a, "{}", None).expect("store alert")
+    };
+    let r1 = put(&mut store, "a-1", 30, "web-1");
+    put(&mut store, "a-2", 40, "web-1");
+    refresh(&mut store, Settings::default()).expect("refresh");
+    let first = store.incidents(10).expect("incidents");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].id, format!("INC-{r1}"));
+    store
+        .start_triage("tri-incident", r1, "offline", None)
+        .expect("triage row");
+    store
+        .set_incident_triage(&first[0].id, "tri-incident")
+        .expect("triage");
+    // An alert stored later but seen earlier (10:05) joins: the group's oldest alert is now
+    // a row that never named an incident.
+    put(&mut store, "a-0", 5, "web-1");
+    refresh(&mut store, Settings::default()).expect("refresh");
+    let after = store.incidents(10).expect("incidents");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].alert_count, 3);
+    assert_eq!(after[0].id, first[0].id, "renamed: {after:?}");
+    assert_eq!(after[0].triage_id.as_deref(), Some("tri-incident"));
+    // A second incident merged into it: the older id stays.
+    put(&mut store, "b-1", 50, "db-9");
+    put(&mut store, "b-2", 52, "db-9");
+    refresh(&mut store, Settings::default()).expect("refresh");
+    assert_eq!(store.incidents(10).expect("incidents").len(), 2);
+    put(&mut store, "c-1", 45, "web-1");
+    let joined = from_json(&json!({"alert_id": "c-2", "title": "t", "host": "db-9",
+        "user": "x", "timestamp": "2026-11-20T10:46:00Z"}));
+    store.upsert_alert(&joined, "{}", None).expect("store");
+    let bridge = from_json(&json!({"alert_id": "c-3", "title": "t", "host": "web-1",
+        "user": "x", "timestamp": "2026-11-20T10:47:00Z"}));
+    store.upsert_alert(&bridge, "{}", None).expect("store");
+    refresh(&mut store, Settings::default()).expect("refresh");
+    let merged = store.incidents(10).expect("incidents");
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert_eq!(merged[0].id, first[0].id);
+    assert_eq!(merged[0].triage_id.as_deref(), Some("tri-incident"));
+}

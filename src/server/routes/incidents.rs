@@ -24,7 +24,7 @@ pub struct IncidentsQuery {
 
 fn refreshed(s: &AppState) -> Result<crate::store::Pooled<'_>, ApiError> {
     let mut store = s.stores.get()?;
-    refresh_if_changed(&mut store, s.incident_settings, &s.incidents_seen)?;
+    refresh_if_changed(&mut store, s.incident_settings.clone(), &s.incidents_seen)?;
     Ok(store)
 }
 
