@@ -13,6 +13,9 @@ use soc_copilot::intel::remote::Investigator;
 use soc_copilot::intel::{Indicator, Kind};
 use soc_copilot::store::StorePool;
 
+#[path = "../tests/support/http.rs"]
+#[allow(dead_code)]
+mod http;
 #[path = "../tests/support/intel.rs"]
 #[allow(dead_code)]
 mod support;

@@ -878,46 +878,28 @@ pub fn eval_incidents(ctx: &Context, a: IncidentsArgs) -> anyhow::Result<ExitCod
         "storing {} alerts took {store_secs:.2} s; grouping them took {group_secs:.2} s",
         cases.len()
     );
-    if a.intake_only {
-        println!(
-            "{} alerts, {} labelled incidents ({} bad lines skipped)",
-            cases.len(),
-            intake.labelled_incidents,
-            errors.len()
-        );
-        println!("on intake (no verdicts):   {}", intake.line());
-        if let Some(path) = &a.json {
-            write(
-                path,
-                &serde_json::to_string_pretty(&serde_json::json!({
-                    "dataset": a.dataset.display().to_string(),
-                    "intake": intake,
-                    "store_secs": store_secs,
-                    "group_secs": group_secs,
-                }))?,
-            )?;
+    // After triage (unless only intake is asked for): verdicts add tactic chains.
+    let triaged = if a.intake_only {
+        None
+    } else {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut failed = 0;
+        for c in &cases {
+            if rt
+                .block_on(pipeline.run(
+                    soc_copilot::triage::Request::new(c.alert.clone()),
+                    &mut soc_copilot::triage::events::Quiet,
+                ))
+                .is_err()
+            {
+                failed += 1;
+            }
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut failed = 0;
-    for c in &cases {
-        if rt
-            .block_on(pipeline.run(
-                soc_copilot::triage::Request::new(c.alert.clone()),
-                &mut soc_copilot::triage::events::Quiet,
-            ))
-            .is_err()
-        {
-            failed += 1;
-        }
-    }
-    let triaged = {
         let mut store = pipeline.stores.get()?;
         soc_copilot::incident::refresh(&mut store, settings)?;
-        grouping::score(&labels, &groups(&store)?)
+        Some((grouping::score(&labels, &groups(&store)?), failed))
     };
     println!(
         "{} alerts, {} labelled incidents ({} bad lines skipped)",
@@ -926,24 +908,28 @@ pub fn eval_incidents(ctx: &Context, a: IncidentsArgs) -> anyhow::Result<ExitCod
         errors.len()
     );
     println!("on intake (no verdicts):   {}", intake.line());
-    println!(
-        "after triage ({}{}): {}",
-        b.engine.label(),
-        if failed > 0 {
-            format!(", {failed} failed")
-        } else {
-            String::new()
-        },
-        triaged.line()
-    );
+    if let Some((score, failed)) = &triaged {
+        println!(
+            "after triage ({}{}): {}",
+            b.engine.label(),
+            if *failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            },
+            score.line()
+        );
+    }
     if let Some(path) = &a.json {
         write(
             path,
             &serde_json::to_string_pretty(&serde_json::json!({
                 "dataset": a.dataset.display().to_string(),
-                "engine": b.engine.label(),
+                "engine": triaged.as_ref().map(|_| b.engine.label()),
                 "intake": intake,
-                "triaged": triaged,
+                "triaged": triaged.as_ref().map(|(score, _)| score),
+                "store_secs": store_secs,
+                "group_secs": group_secs,
             }))?,
         )?;
     }

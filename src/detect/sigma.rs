@@ -71,23 +71,8 @@ const ECS_FIELDS: &[(&str, &str)] = &[
     ("dns.question.name", "QueryName"),
 ];
 
-/// The enterprise ATT&CK tactics, as Sigma v2 tags spell them.
-const TACTICS: [&str; 14] = [
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
+/// The enterprise ATT&CK tactics, as Sigma v2 tags spell them (the STIX shortnames).
+const TACTICS: [&str; 14] = crate::incident::correlate::TACTIC_ORDER;
 
 const STATUSES: &[&str] = &[
     "stable",

@@ -84,6 +84,13 @@ fn verdict_of(store: &Store, triage_id: Option<&str>) -> Result<Option<Verdict>,
         .and_then(|j| serde_json::from_str(&j).ok()))
 }
 
+/// Position of a level from BENIGN (0) to CRITICAL (4).
+fn level(v: &str) -> Option<usize> {
+    ["BENIGN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(v.trim()))
+}
+
 fn push_unique(v: &mut Vec<String>, s: &Option<String>) {
     if let Some(s) = s
         && !v.contains(s)
@@ -102,6 +109,8 @@ pub fn load(store: &Store, reference: &str) -> Result<Option<Case>, StoreError> 
             reference: inc.id.clone(),
             title: inc.title.clone(),
             verdict: None,
+            judged_by: None,
+            tool_verdict: None,
             confidence: None,
             summary: String::new(),
             first_seen: inc.first_at.clone(),
@@ -120,7 +129,15 @@ pub fn load(store: &Store, reference: &str) -> Result<Option<Case>, StoreError> 
             triage_id: inc.triage_id.clone(),
         };
         let mut worst: Option<Verdict> = None;
+        // The highest standing analyst verdict among the members, and whose it is.
+        let mut judged: Option<(usize, String, String)> = None;
         for m in &members {
+            if let Some((label, who)) = store.analyst_label(m.row)?
+                && let Some(r) = level(&label)
+                && judged.as_ref().is_none_or(|(best, _, _)| r > *best)
+            {
+                judged = Some((r, label, who));
+            }
             let Some(stored) = store.alert_by_row(m.row)? else {
                 continue;
             };
@@ -148,6 +165,19 @@ pub fn load(store: &Store, reference: &str) -> Result<Option<Case>, StoreError> 
             case.summary = v.reasoning.clone();
             case.actions = v.recommended_actions.clone();
         }
+        // An analyst who judged a member worse than the tool judged the group raises it;
+        // a member judged benign does not lower the group.
+        if let Some((r, label, who)) = judged
+            && case
+                .verdict
+                .as_deref()
+                .and_then(level)
+                .is_none_or(|t| r > t)
+        {
+            case.tool_verdict = case.verdict.take();
+            case.verdict = Some(label);
+            case.judged_by = Some(who);
+        }
         sort_by_tactic(&mut case.techniques);
         return Ok(Some(case));
     }
@@ -158,11 +188,15 @@ pub fn load(store: &Store, reference: &str) -> Result<Option<Case>, StoreError> 
     let triage = store.latest_complete_triage_for(stored.row)?;
     let v = verdict_of(store, triage.as_ref().map(|t| t.id.as_str()))?;
     let ca = case_alert(a, &stored.created_at);
+    let judged = store.analyst_label(stored.row)?;
+    let tool = v.as_ref().map(|v| v.verdict.to_string());
     let mut case = Case {
         kind: "alert".into(),
         reference: a.id.clone(),
         title: a.title.clone(),
-        verdict: v.as_ref().map(|v| v.verdict.to_string()),
+        verdict: judged.as_ref().map(|(l, _)| l.clone()).or(tool.clone()),
+        judged_by: judged.as_ref().map(|(_, who)| who.clone()),
+        tool_verdict: judged.as_ref().and(tool),
         confidence: v.as_ref().map(|v| v.confidence),
         summary: v
             .as_ref()

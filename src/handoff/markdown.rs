@@ -57,22 +57,14 @@ pub fn render(case: &Case) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", inline(&title(case, 200)));
 
-    let verdict = case
-        .verdict
-        .as_deref()
-        .map(inline)
-        .unwrap_or_else(|| "not triaged".into());
-    let confidence = case
-        .confidence
-        .map(|c| format!(" · confidence {:.0}%", c * 100.0))
-        .unwrap_or_default();
+    let verdict = super::verdict_line(case);
     let _ = writeln!(
         out,
         "- **Reference:** {} {}",
         inline(&case.kind),
         code(&case.reference, false)
     );
-    let _ = writeln!(out, "- **Verdict:** {verdict}{confidence}");
+    let _ = writeln!(out, "- **Verdict:** {verdict}");
     let _ = writeln!(
         out,
         "- **Time range:** {} → {} (UTC), {} alert{}",

@@ -57,8 +57,16 @@ pub struct Case {
     /// on it (TheHive's sourceRef, IRIS's alert_source_ref).
     pub reference: String,
     pub title: String,
-    /// BENIGN, LOW, MEDIUM, HIGH or CRITICAL; None when never triaged.
+    /// BENIGN, LOW, MEDIUM, HIGH or CRITICAL: the level the case is handed over at — the
+    /// analyst's standing verdict when they gave one (for an incident, when it is higher than
+    /// the tool's), else the tool's; None when never triaged nor judged.
     pub verdict: Option<String>,
+    /// The analyst whose verdict `verdict` is, when it is not the tool's.
+    #[serde(default)]
+    pub judged_by: Option<String>,
+    /// The tool's own verdict when the analyst's replaced it.
+    #[serde(default)]
+    pub tool_verdict: Option<String>,
     pub confidence: Option<f64>,
     pub summary: String,
     /// RFC 3339 UTC of the first alert.
@@ -262,6 +270,39 @@ pub(crate) fn tags(case: &Case) -> Vec<String> {
     out
 }
 
+/// `HIGH (confidence 82%)`, or whose verdict it is when an analyst's replaced the tool's:
+/// `HIGH (analyst jdoe; the tool said MEDIUM, confidence 70%)`.
+pub(crate) fn verdict_line(case: &Case) -> String {
+    use self::markdown::inline;
+    let verdict = inline(case.verdict.as_deref().unwrap_or("not triaged"));
+    let confidence = case
+        .confidence
+        .map(|c| format!("confidence {:.0}%", c * 100.0));
+    match (&case.judged_by, &case.tool_verdict, confidence) {
+        (Some(who), Some(tool), c) if Some(tool) == case.verdict.as_ref() => match c {
+            Some(c) => format!("{verdict} (confirmed by analyst {}; {c})", inline(who)),
+            None => format!("{verdict} (confirmed by analyst {})", inline(who)),
+        },
+        (Some(who), Some(tool), Some(c)) => {
+            format!(
+                "{verdict} (analyst {}; the tool said {}, {c})",
+                inline(who),
+                inline(tool)
+            )
+        }
+        (Some(who), Some(tool), None) => {
+            format!(
+                "{verdict} (analyst {}; the tool said {})",
+                inline(who),
+                inline(tool)
+            )
+        }
+        (Some(who), None, _) => format!("{verdict} (analyst {})", inline(who)),
+        (None, _, Some(c)) => format!("{verdict} ({c})"),
+        (None, _, None) => verdict,
+    }
+}
+
 /// The Markdown description a case system shows: summary, verdict, time range, alerts,
 /// why they are grouped and the recommended actions.
 pub(crate) fn description(case: &Case) -> String {
@@ -271,11 +312,7 @@ pub(crate) fn description(case: &Case) -> String {
     if !case.summary.trim().is_empty() {
         let _ = writeln!(out, "{}\n", case.summary.trim());
     }
-    let verdict = case.verdict.as_deref().unwrap_or("not triaged");
-    let _ = write!(out, "**Verdict:** {}", inline(verdict));
-    if let Some(c) = case.confidence {
-        let _ = write!(out, " (confidence {:.0}%)", c * 100.0);
-    }
+    let _ = write!(out, "**Verdict:** {}", verdict_line(case));
     let _ = writeln!(
         out,
         "  \n**Seen:** {} → {} (UTC)  \n**Reference:** {} {}",

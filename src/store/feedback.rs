@@ -274,6 +274,22 @@ impl Store {
 }
 
 impl Store {
+    /// The analyst's standing verdict on one stored alert and who gave it: their corrected
+    /// verdict, or the tool's when they gave a thumbs up (on any run, a failed one too).
+    pub fn analyst_label(&self, alert_row: i64) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT COALESCE(f.analyst_verdict, CASE WHEN f.thumbs = 'up' THEN t.verdict END), f.analyst
+                   FROM feedback f JOIN triages t ON t.id = f.triage_id
+                  WHERE t.alert_id = ?1 AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1",
+                [alert_row],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .and_then(|(v, who)| v.map(|v| (v.to_ascii_uppercase(), who))))
+    }
+
     /// Every stored alert (not incidents' own) with the analyst's standing verdict on it:
     /// their corrected verdict, or the tool's when they gave a thumbs up; `None` when not
     /// reviewed (or a thumbs down without a verdict). Oldest first.

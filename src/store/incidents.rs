@@ -102,7 +102,7 @@ impl Store {
     /// Every stored alert correlation considers (not incidents' own), oldest first.
     pub fn correlation_rows(&self) -> Result<Vec<CorrelationRow>, StoreError> {
         let mut stmt = self.conn().prepare(
-            "SELECT a.id, a.title, a.severity, a.host, a.user_name, json_extract(a.normalized, '$.timestamp'), a.created_at,
+            "SELECT a.id, a.title, a.severity, a.host, a.user_name, CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), a.created_at,
                (SELECT json_group_array(j.value) FROM json_each(a.normalized, '$.iocs') k, json_each(k.value) j
                   WHERE k.key IN ('public_ips', 'domains', 'urls', 'md5', 'sha1', 'sha256', 'emails')),
                t.verdict_json, t.verdict
@@ -297,23 +297,32 @@ impl Store {
             .optional()?)
     }
 
-    /// An incident's alerts in order, each with why it joined and its latest verdict.
+    /// An incident's alerts in order, each with why it joined and its latest verdict. `at`
+    /// is the event time as correlation read it (whatever shape the SIEM wrote it in), in
+    /// RFC 3339 UTC.
     pub fn incident_members(&self, id: &str) -> Result<Vec<IncidentMember>, StoreError> {
         let mut stmt = self.conn().prepare(
             "SELECT a.id, a.alert_key, a.title, a.host, a.user_name,
-                    COALESCE(json_extract(a.normalized, '$.timestamp'), a.created_at), ia.why,
-                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+                    CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), ia.why,
+                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1),
+                    a.created_at
              FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id
              WHERE ia.incident_id = ?1 ORDER BY ia.position",
         )?;
         let rows = stmt.query_map([id], |r| {
+            let timestamp: Option<String> = r.get(5)?;
+            let created: String = r.get(8)?;
+            let at = crate::incident::rfc3339(crate::incident::event_secs(
+                timestamp.as_deref(),
+                &created,
+            ));
             Ok(IncidentMember {
                 row: r.get(0)?,
                 key: r.get(1)?,
                 title: r.get(2)?,
                 host: r.get(3)?,
                 user: r.get(4)?,
-                at: r.get(5)?,
+                at,
                 why: r.get(6)?,
                 verdict: r.get(7)?,
             })

@@ -542,6 +542,20 @@ fn defaults() -> Vec<Row> {
             Action::Bottom,
         ),
         (
+            "incident_page_down",
+            Incidents,
+            &["PageDown", "Ctrl-d", "Space"][..],
+            "scroll the incident's detail down",
+            Action::PageDown,
+        ),
+        (
+            "incident_page_up",
+            Incidents,
+            &["PageUp", "Ctrl-u"][..],
+            "scroll the incident's detail up",
+            Action::PageUp,
+        ),
+        (
             "incident_alerts",
             Incidents,
             &["Tab"][..],
@@ -662,6 +676,14 @@ fn defaults() -> Vec<Row> {
             "page up",
             Action::PageUp,
         ),
+        ("sigma_top", Sigma, &["g", "Home"][..], "top", Action::Top),
+        (
+            "sigma_bottom",
+            Sigma,
+            &["G", "End"][..],
+            "bottom",
+            Action::Bottom,
+        ),
         (
             "sigma_save",
             Sigma,
@@ -689,6 +711,20 @@ fn defaults() -> Vec<Row> {
             &["k", "Up"][..],
             "previous closure",
             Action::Up,
+        ),
+        (
+            "closures_top",
+            Closures,
+            &["g", "Home"][..],
+            "first",
+            Action::Top,
+        ),
+        (
+            "closures_bottom",
+            Closures,
+            &["G", "End"][..],
+            "last",
+            Action::Bottom,
         ),
         (
             "closures_undo",

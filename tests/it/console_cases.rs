@@ -103,6 +103,24 @@ fn incident_view_keys_select_split_merge_hand_off_and_draft() {
     }
     insta::assert_snapshot!("incidents_80x24", screen(&c, 80, 24));
     insta::assert_snapshot!("incidents_160x45", screen(&c, 160, 45));
+    // PgDn pages the detail when it does not fit (a short terminal), PgUp back, never past
+    // the end; where it fits, paging moves nothing.
+    c.key(special(KeyCode::PageDown));
+    assert_eq!(c.state.overlay_scroll, 0, "the detail fits at 80×24");
+    let top = screen(&c, 80, 16);
+    c.key(special(KeyCode::PageDown));
+    let paged = screen(&c, 80, 16);
+    assert_ne!(top, paged, "PgDn moved nothing");
+    assert!(paged.contains("Credential Access"), "{paged}");
+    for _ in 0..20 {
+        c.key(special(KeyCode::PageDown));
+    }
+    screen(&c, 80, 16);
+    assert!(c.state.overlay_scroll <= c.state.extents.overlay.get());
+    for _ in 0..20 {
+        c.key(special(KeyCode::PageUp));
+    }
+    assert_eq!(screen(&c, 80, 16), top);
 
     // Enter triages the selected incident as one.
     let fx = c.key(special(KeyCode::Enter));

@@ -56,6 +56,8 @@ fn case(reference: &str) -> Case {
         reference: reference.into(),
         title: "Brute force | then PowerShell on WS-042".into(),
         verdict: Some("HIGH".into()),
+        judged_by: None,
+        tool_verdict: None,
         confidence: Some(0.87),
         summary: "Password spraying from a Tor exit node, then an encoded PowerShell download cradle on the same host.".into(),
         first_seen: "2026-11-30T09:00:00Z".into(),
@@ -893,7 +895,19 @@ fn markdown_report_escapes_table_text() {
 
     assert!(md.contains(r"| filename | `o'brien\invoice.ps1` |"), "{md}");
     assert!(md.contains("shares 185.220.101.47 and user jsmith within 40 min"));
-    assert!(md.contains("- **Verdict:** HIGH · confidence 87%"), "{md}");
+    assert!(md.contains("- **Verdict:** HIGH (confidence 87%)"), "{md}");
+    // An analyst's verdict that replaced the tool's says so, and one that confirmed it too.
+    let mut judged = case("INC-2026-0014");
+    judged.verdict = Some("CRITICAL".into());
+    judged.judged_by = Some("ana".into());
+    judged.tool_verdict = Some("HIGH".into());
+    let md2 = markdown::render(&judged);
+    assert!(
+        md2.contains("- **Verdict:** CRITICAL (analyst ana; the tool said HIGH, confidence 87%)"),
+        "{md2}"
+    );
+    judged.verdict = Some("HIGH".into());
+    assert!(markdown::render(&judged).contains("HIGH (confirmed by analyst ana; confidence 87%)"));
     assert!(md.contains("1. Isolate WS-042"));
     let execution = md.find("### execution").expect("execution");
     let credential = md.find("### credential-access").expect("credential access");

@@ -16,7 +16,7 @@
 //! Every request is recorded with its method, path and query, headers and JSON body.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -216,34 +216,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         return;
     };
     let mut reader = BufReader::new(clone);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(super::http::Request {
+        method,
+        target,
+        headers,
+        body: raw,
+    }) = super::http::read_request(&mut reader)
+    else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("/").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        match reader.read_line(&mut h) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if h == "\r\n" || h == "\n" => break,
-            Ok(_) => {
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut raw = vec![0u8; len];
-    if reader.read_exact(&mut raw).is_err() {
-        return;
-    }
+    };
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let query: HashMap<String, String> = query

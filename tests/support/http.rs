@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 server on an ephemeral loopback port: fixed routes, real status
 //! lines and headers, and a way to cut a body short the way a dying connection does.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -87,4 +88,49 @@ fn serve(mut stream: TcpStream, routes: &[Route]) {
     let sent = cut.unwrap_or(body.len()).min(body.len());
     let _ = stream.write_all(&body[..sent]);
     let _ = stream.flush();
+}
+
+/// One request as the local API servers read it: method, target (path and query), headers
+/// by lower-case name, and the body by its Content-Length. `None` when the peer closed or
+/// sent something that is not a request.
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        match reader.read_line(&mut h) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if h == "\r\n" || h == "\n" => break,
+            Ok(_) => {
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
 }

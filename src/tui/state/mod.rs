@@ -334,6 +334,17 @@ impl State {
         match action {
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
+            // In the incident view, paging scrolls the selected incident's detail.
+            Action::PageUp | Action::PageDown if self.overlay == Overlay::Incidents => {
+                let max = self.extents.overlay.get();
+                let delta = if matches!(action, Action::PageUp) {
+                    -10
+                } else {
+                    10
+                };
+                self.overlay_scroll = queue::scroll(self.overlay_scroll.min(max), delta).min(max);
+                Vec::new()
+            }
             Action::PageUp => self.move_by(-10),
             Action::PageDown => self.move_by(10),
             Action::Top => self.move_to_end(false),

@@ -212,15 +212,20 @@ fn incidents(f: &mut Frame, v: &View<'_>, area: Rect) {
     f.render_widget(Paragraph::new(hints), hint_area);
     f.render_widget(Paragraph::new(incident_list(s, t, list_rows)), list_area);
     let (lines, cursor) = incident_detail(s, t);
-    let h = detail_area.height as usize;
-    // Keep the alert cursor in view.
-    let scroll = cursor
-        .saturating_sub(h.saturating_sub(2))
+    let h = detail_area.height.saturating_sub(1) as usize;
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let max = para
+        .line_count(detail_area.width)
+        .saturating_sub(h)
         .min(u16::MAX as usize) as u16;
+    s.extents.overlay.set(max);
+    // Paged by the analyst (PgDn/PgUp), and always keeping the alert cursor in view.
+    let follow = cursor
+        .saturating_sub(h.saturating_sub(1))
+        .min(u16::MAX as usize) as u16;
+    let scroll = s.overlay_scroll.max(follow).min(max);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
+        para.scroll((scroll, 0))
             .block(ratatui::widgets::Block::default().borders(ratatui::widgets::Borders::TOP)),
         detail_area,
     );
