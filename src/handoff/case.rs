@@ -165,9 +165,21 @@ pub fn load(store: &Store, reference: &str) -> Result<Option<Case>, StoreError> 
             case.summary = v.reasoning.clone();
             case.actions = v.recommended_actions.clone();
         }
-        // An analyst who judged a member worse than the tool judged the group raises it;
-        // a member judged benign does not lower the group.
-        if let Some((r, label, who)) = judged
+        // An analyst's verdict on the incident-level triage is the incident's. Otherwise an
+        // analyst who judged a member worse than the tool judged the group raises it; a
+        // member judged benign does not lower the group.
+        let on_incident = match inc.triage_id.as_deref() {
+            Some(id) => match store.triage(id)? {
+                Some(t) => store.analyst_label(t.alert_row)?,
+                None => None,
+            },
+            None => None,
+        };
+        if let Some((label, who)) = on_incident {
+            case.tool_verdict = case.verdict.take();
+            case.verdict = Some(label);
+            case.judged_by = Some(who);
+        } else if let Some((r, label, who)) = judged
             && case
                 .verdict
                 .as_deref()

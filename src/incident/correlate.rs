@@ -196,7 +196,7 @@ const REFERENCE_SITES: [&str; 10] = [
 
 /// Top-level names private by convention (RFC 6762 `.local`, RFC 8375 `home.arpa`, and the
 /// usual Active Directory choices): a name under one is the company's own machine.
-const PRIVATE_SUFFIXES: [&str; 8] = [
+const PRIVATE_SUFFIXES: [&str; 7] = [
     "local",
     "internal",
     "intranet",
@@ -204,8 +204,18 @@ const PRIVATE_SUFFIXES: [&str; 8] = [
     "corp",
     "localdomain",
     "home.arpa",
-    "ad",
 ];
+
+/// Second levels under which a two-letter country code registers names (`co.uk`,
+/// `com.au`): such a pair is a public suffix, never one organisation's.
+const GENERIC_SECOND_LEVELS: [&str; 9] =
+    ["co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"];
+
+/// `co.uk`, `com.au`…: a name anyone can register under.
+fn is_public_suffix(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() == 2 && labels[1].len() == 2 && GENERIC_SECOND_LEVELS.contains(&labels[0])
+}
 
 fn under(name: &str, suffix: &str) -> bool {
     name == suffix
@@ -225,8 +235,12 @@ pub fn internal_suffixes(nodes: &[Node]) -> BTreeSet<String> {
         .map(|h| h.trim().trim_end_matches('.').to_lowercase())
         .filter(|h| h.parse::<std::net::IpAddr>().is_err())
         .filter_map(|h| h.split_once('.').map(|(_, rest)| rest.to_string()))
-        // A suffix of one label (`com`) would make the whole Internet internal.
-        .filter(|rest| rest.contains('.') || PRIVATE_SUFFIXES.contains(&rest.as_str()))
+        // A suffix of one label (`com`) or a public one (`co.uk`) would make a whole
+        // registry internal.
+        .filter(|rest| {
+            (rest.contains('.') && !is_public_suffix(rest))
+                || PRIVATE_SUFFIXES.contains(&rest.as_str())
+        })
         .collect()
 }
 
@@ -258,10 +272,7 @@ fn registered_domain(name: &str) -> Option<String> {
     let n = labels.len();
     // A two-letter country code under a generic second level (`co.uk`, `com.au`) takes
     // three labels.
-    let take = if n >= 3
-        && labels[n - 1].len() == 2
-        && ["co", "com", "net", "org", "gov", "ac", "edu", "ne", "or"].contains(&labels[n - 2])
-    {
+    let take = if n >= 3 && is_public_suffix(&labels[n - 2..].join(".")) {
         3
     } else {
         2
@@ -354,7 +365,21 @@ fn indicator_keys(ind: &str, internal: &BTreeSet<String>, ignore: &[String]) -> 
     } else {
         Reach::Window
     };
-    let mut out = vec![Key::new(format!("i:{i}"), label, reach)];
+    // A URL's path and query keep their case (`/a.PS1` and `/a.ps1` are two files on most
+    // servers); its scheme and host do not.
+    let exact = match ind.trim().split_once("://") {
+        Some((scheme, rest)) => {
+            let cut = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(cut);
+            format!(
+                "{}://{}{tail}",
+                scheme.to_lowercase(),
+                authority.to_lowercase()
+            )
+        }
+        None => i.clone(),
+    };
+    let mut out = vec![Key::new(format!("i:{exact}"), label, reach)];
     if is_url || is_hash {
         return out;
     }
@@ -364,7 +389,13 @@ fn indicator_keys(ind: &str, internal: &BTreeSet<String>, ignore: &[String]) -> 
             Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
         }
         Some(std::net::IpAddr::V6(_)) => None,
-        None => registered_domain(&name),
+        // A registered domain itself (`evil.net`) is the family its subdomains meet in.
+        None => registered_domain(&name).or_else(|| {
+            (name.contains('.')
+                && !is_public_suffix(&name)
+                && !SHARED_PLATFORMS.iter().any(|p| under(&name, p)))
+            .then(|| name.clone())
+        }),
     };
     if let Some(f) = family {
         let what = if ip.is_some() { "network" } else { "domain" };
@@ -443,28 +474,37 @@ pub struct Decisions {
 const COMMON_SHARE: f64 = 0.02;
 const COMMON_MIN: usize = 50;
 
-/// Indicators too common to link alerts (see `COMMON_SHARE`).
-pub fn common_indicators(nodes: &[Node]) -> BTreeSet<String> {
-    let mut df: HashMap<String, usize> = HashMap::new();
-    for n in nodes {
-        let mine: BTreeSet<String> = n.indicators.iter().map(|i| i.to_lowercase()).collect();
-        for i in mine {
-            *df.entry(i).or_default() += 1;
-        }
-    }
-    let cap = COMMON_MIN.max((nodes.len() as f64 * COMMON_SHARE) as usize);
-    df.into_iter()
-        .filter(|(_, n)| *n > cap)
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// Groups `nodes` into incidents, obeying the analyst's `decisions`. Singletons are groups
 /// of one.
 pub fn correlate(nodes: &[Node], s: &Settings, decisions: &Decisions) -> Vec<Group> {
     let split = &decisions.split;
-    let common = common_indicators(nodes);
     let internal = internal_suffixes(nodes);
+    let mut all: Vec<Vec<Key>> = nodes
+        .iter()
+        .map(|n| keys(n, &internal, &s.ignore))
+        .collect();
+    // Indicators, and the /24s and domains derived from them, carried by too many alerts
+    // are infrastructure and link nothing (see `COMMON_SHARE`).
+    let mut df: HashMap<&str, usize> = HashMap::new();
+    for ks in &all {
+        for k in ks
+            .iter()
+            .filter(|k| !k.key.starts_with("h:") && !k.key.starts_with("u:"))
+        {
+            *df.entry(k.key.as_str()).or_default() += 1;
+        }
+    }
+    let cap = COMMON_MIN.max((nodes.len() as f64 * COMMON_SHARE) as usize);
+    let common: BTreeSet<String> = df
+        .into_iter()
+        .filter(|(_, n)| *n > cap)
+        .map(|(k, _)| k.to_string())
+        .collect();
+    for ks in &mut all {
+        ks.retain(|k| !common.contains(&k.key));
+    }
+    // How far back a shared entity can link.
+    let reach_secs = s.window_secs.max(s.chain_window_secs);
     let mut order: Vec<usize> = (0..nodes.len()).collect();
     order.sort_by_key(|&i| (nodes[i].at, nodes[i].row));
     let mut dsu = Dsu((0..nodes.len()).collect());
@@ -474,15 +514,14 @@ pub fn correlate(nodes: &[Node], s: &Settings, decisions: &Decisions) -> Vec<Gro
     let is_split = |a: i64, b: i64| split.contains(&(a.min(b), a.max(b)));
     for &i in &order {
         let n = &nodes[i];
-        let mut my_keys = keys(n, &internal, &s.ignore);
-        my_keys.retain(|k| !k.key.strip_prefix("i:").is_some_and(|i| common.contains(i)));
+        let my_keys = std::mem::take(&mut all[i]);
         // Candidate earlier alerts with what they share.
         let mut shared: BTreeMap<usize, Vec<&Key>> = BTreeMap::new();
         for k in &my_keys {
             if let Some(prev) = seen.get(&k.key) {
                 for &j in prev.iter().rev() {
-                    let gap = n.at - nodes[j].at;
-                    if gap > s.chain_window_secs {
+                    let gap = n.at.saturating_sub(nodes[j].at);
+                    if gap > reach_secs {
                         break;
                     }
                     shared.entry(j).or_default().push(k);
@@ -494,7 +533,7 @@ pub fn correlate(nodes: &[Node], s: &Settings, decisions: &Decisions) -> Vec<Gro
             if is_split(n.row, m.row) {
                 continue;
             }
-            let gap = n.at - m.at;
+            let gap = n.at.saturating_sub(m.at);
             // A /24 or a registered domain says less than the address or name itself: it
             // is named only when nothing exact is shared.
             let exact = what.iter().any(|k| !k.derived && k.key.starts_with("i:"));
@@ -518,14 +557,28 @@ pub fn correlate(nodes: &[Node], s: &Settings, decisions: &Decisions) -> Vec<Gro
                 .filter(|k| k.key.starts_with("h:") || k.key.starts_with("u:"))
                 .map(|k| k.label.as_str())
                 .collect();
-            let far_reaching = what.iter().any(|k| k.reach == Reach::Chain);
-            let why = if gap <= s.window_secs || far_reaching {
+            // Beyond the window only a hash or a URL (or a forward chain) still links, and
+            // only that is named.
+            let chain_labels: Vec<&str> = what
+                .iter()
+                .filter(|k| k.reach == Reach::Chain)
+                .map(|k| k.label.as_str())
+                .collect();
+            let in_chain_window = gap <= s.chain_window_secs;
+            let why = if gap <= s.window_secs {
                 Some(format!(
                     "shares {} within {}",
                     labels.join(" and "),
                     minutes(gap)
                 ))
-            } else if !entities.is_empty()
+            } else if in_chain_window && !chain_labels.is_empty() {
+                Some(format!(
+                    "shares {} within {}",
+                    chain_labels.join(" and "),
+                    minutes(gap)
+                ))
+            } else if in_chain_window
+                && !entities.is_empty()
                 && let (Some(before), Some(after)) = (max_rank(m), min_rank(n))
                 && after > before
             {
@@ -871,5 +924,74 @@ mod tests {
             "notproxy.example.com",
             &["proxy.example.com".to_string()]
         ));
+    }
+
+    #[test]
+    fn review_classes_common_families_long_windows_apex_domains_and_public_suffixes() {
+        // A /24 carried by too many alerts is infrastructure, like the address itself.
+        let nodes: Vec<Node> = (0..60)
+            .map(|i| {
+                node(
+                    i,
+                    i,
+                    &format!("h{i}"),
+                    "",
+                    &[&format!("203.0.113.{}", i + 1)],
+                    &[],
+                )
+            })
+            .collect();
+        assert_eq!(
+            correlate(&nodes, &Settings::default(), &Decisions::default()).len(),
+            60
+        );
+        // A window longer than the chain window still links within the window.
+        let long = Settings {
+            window_secs: 8 * 3600,
+            chain_window_secs: 3600,
+            ..Settings::default()
+        };
+        let far = [
+            node(1, 0, "web-1", "", &[], &[]),
+            node(2, 180, "web-1", "", &[], &[]),
+        ];
+        let g = correlate(&far, &long, &Decisions::default());
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].links[0].why, "shares host web-1 within 3.0 h");
+        // A registered domain meets its own subdomains.
+        let apex = [
+            node(1, 0, "a-1", "", &["evil.net"], &[]),
+            node(2, 10, "b-2", "", &["t1.evil.net"], &[]),
+        ];
+        let g = correlate(&apex, &Settings::default(), &Decisions::default());
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].links[0].why, "shares domain evil.net within 10 min");
+        // A host under a public suffix does not make the registry internal.
+        let uk = [node(1, 0, "example.co.uk", "", &[], &[])];
+        assert!(!internal_suffixes(&uk).contains("co.uk"));
+        let ad = indicator_keys("c2.example.ad", &BTreeSet::new(), &[]);
+        assert!(!ad.is_empty(), "Andorra is a country, not Active Directory");
+        // URL paths keep their case; scheme and host do not.
+        let a = indicator_keys("HTTP://X.Example/a.PS1", &BTreeSet::new(), &[]);
+        let b = indicator_keys("http://x.example/a.ps1", &BTreeSet::new(), &[]);
+        assert_eq!(a[0].key, "i:http://x.example/a.PS1");
+        assert_ne!(a[0].key, b[0].key);
+        // Gaps never overflow, whatever times arrive.
+        let extreme = [
+            node(1, 0, "x", "", &[], &[]),
+            Node {
+                row: 2,
+                at: i64::MIN,
+                host: Some("x".into()),
+                ..Node::default()
+            },
+            Node {
+                row: 3,
+                at: i64::MAX,
+                host: Some("x".into()),
+                ..Node::default()
+            },
+        ];
+        let _ = correlate(&extreme, &Settings::default(), &Decisions::default());
     }
 }

@@ -18,7 +18,7 @@ use correlate::{Node, Settings, correlate};
 /// `parse_secs`), else arrival.
 pub fn event_secs(timestamp: Option<&str>, created_at: &str) -> i64 {
     timestamp
-        .and_then(parse_secs)
+        .and_then(plausible_secs)
         .or_else(|| parse_secs(created_at))
         .unwrap_or(0)
 }
@@ -57,12 +57,27 @@ pub fn parse_secs(s: &str) -> Option<i64> {
         }
     }
     let n: f64 = s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0)?;
-    // Milliseconds after 2001-09-09 are 13 digits; seconds stay 10 until 2286.
-    Some(if n > 100_000_000_000.0 {
-        (n / 1000.0) as i64
+    // Seconds stay 10 digits until 2286; milliseconds are 13, microseconds 16 and
+    // nanoseconds 19 (OpenTelemetry, Loki).
+    let secs = if n > 1e17 {
+        n / 1e9
+    } else if n > 1e14 {
+        n / 1e6
+    } else if n > 1e11 {
+        n / 1e3
     } else {
-        n as i64
-    })
+        n
+    };
+    Some(secs as i64)
+}
+
+/// 1990-01-01 to 2200-01-01: an event time outside it (Go's zero time, a mangled epoch) is
+/// not believed, and arrival time is used instead.
+const PLAUSIBLE_SECS: std::ops::Range<i64> = 631_152_000..7_258_118_400;
+
+/// `parse_secs`, only when the time is plausible for an alert.
+fn plausible_secs(s: &str) -> Option<i64> {
+    parse_secs(s).filter(|t| PLAUSIBLE_SECS.contains(t))
 }
 
 /// Seconds since the epoch as RFC 3339 UTC.
@@ -438,6 +453,8 @@ mod tests {
             "1793599540",
             "1793599540.123",
             "1793599540123",
+            "1793599540123456",
+            "1793599540123456789",
             " 2026-11-02T06:05:40Z ",
         ] {
             assert_eq!(parse_secs(s), Some(want), "{s:?}");
@@ -446,10 +463,12 @@ mod tests {
         for bad in ["", "yesterday", "NaN", "-5", "2026-13-40T00:00:00Z"] {
             assert_eq!(parse_secs(bad), None, "{bad:?}");
         }
-        assert_eq!(
-            event_secs(Some("soon"), "2026-11-02T06:05:40Z"),
-            want,
-            "unreadable event time falls back to arrival"
-        );
+        for unbelievable in ["soon", "0001-01-01T00:00:00Z", "1e25", "12"] {
+            assert_eq!(
+                event_secs(Some(unbelievable), "2026-11-02T06:05:40Z"),
+                want,
+                "{unbelievable:?} falls back to arrival"
+            );
+        }
     }
 }

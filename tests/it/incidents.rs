@@ -192,6 +192,35 @@ fn alerts_group_into_an_explained_incident_that_can_be_split_merged_and_handed_o
     let remote = hive.thehive_alerts()[0]["_id"].as_str().map(str::to_string);
     assert_eq!(exports[2].remote_id, remote);
     assert_eq!(exports[3].remote_id, remote);
+
+    // One triage over the incident; the analyst's verdict on it is the one handed off.
+    let o = soc(
+        dir.path(),
+        &["incidents", "triage", &id, "--engine", "offline"],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let triage_id = out
+        .split(" · triage ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("triage id printed")
+        .to_string();
+    let o = soc(
+        dir.path(),
+        &["feedback", &triage_id, "down", "--verdict", "CRITICAL"],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = soc(
+        dir.path(),
+        &["export", &id, "--to", "markdown", "--out", s(&md)],
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let report = std::fs::read_to_string(&md).expect("markdown");
+    assert!(
+        report.contains("- **Verdict:** CRITICAL (analyst "),
+        "{report}"
+    );
 }
 
 #[test]
