@@ -167,6 +167,13 @@ impl LlmConfig {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL for the team store; none: SQLite in the data directory.
+    pub url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct AnalystConfig {
     /// Recorded with feedback; default `$USER`.
     pub name: Option<String>,
@@ -350,6 +357,8 @@ pub struct AutocloseConfig {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub paths: Paths,
+    #[serde(default)]
+    pub store: StoreConfig,
     pub attack: AttackConfig,
     pub retrieval: RetrievalConfig,
     pub embedding: EmbeddingConfig,
@@ -372,6 +381,7 @@ pub struct Config {
 pub mod env {
     pub const CONFIG: &str = "SOC_COPILOT_CONFIG";
     pub const DATA_DIR: &str = "SOC_COPILOT_DATA_DIR";
+    pub const DATABASE_URL: &str = "SOC_COPILOT_DATABASE_URL";
     pub const ATTACK_BUNDLE: &str = "SOC_COPILOT_ATTACK_BUNDLE";
     pub const ATTACK_VERSION: &str = "SOC_COPILOT_ATTACK_VERSION";
     pub const MODEL_DIR: &str = "SOC_COPILOT_MODEL_DIR";
@@ -425,6 +435,9 @@ impl Config {
         config.file = file;
         if let Some(v) = env_var(env::DATA_DIR) {
             config.paths.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env_var(env::DATABASE_URL) {
+            config.store.url = Some(Secret(v));
         }
         if let Some(v) = env_var(env::ATTACK_VERSION) {
             config.attack.version = Some(v);

@@ -132,6 +132,26 @@ fn report(d: &Discovery) {
 /// `quick_check` (`integrity_check` with `--full`). False when anything is wrong.
 fn check_store(data_dir: &std::path::Path, full: bool) -> bool {
     use soc_copilot::store::{DB_FILE, Store};
+    if let Some(url) = soc_copilot::store::database_url() {
+        let shown = soc_copilot::store::redact(url);
+        let store = match Store::connect(url) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("database: team store {shown} unreachable: {e}");
+                return false;
+            }
+        };
+        let version = store.schema_version().unwrap_or(-1);
+        println!(
+            "database: team store {shown} (PostgreSQL, schema {version} of {})",
+            Store::known_schema()
+        );
+        if let Err(e) = store.probe_write() {
+            println!("  cannot write: {e}");
+            return false;
+        }
+        return version == Store::known_schema();
+    }
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
         println!(

@@ -191,9 +191,8 @@ fn feeds(specs: &[String]) -> anyhow::Result<Vec<IntelRecord>> {
 /// One cost meter per command, started from what model triage spent today in the
 /// analyst's store (read only; none yet when there is no store).
 fn meter(ctx: &Context) -> CostMeter {
-    let db = ctx.data_dir.join(soc_copilot::store::DB_FILE);
-    let spent = if db.exists() {
-        Store::open_read_only(&db)
+    let spent = if Store::exists_in(&ctx.data_dir) {
+        Store::read_only_in(&ctx.data_dir)
             .and_then(|s| s.cost_today())
             .unwrap_or(0.0)
     } else {
@@ -532,14 +531,13 @@ pub fn eval_feedback(ctx: &Context, a: FeedbackArgs) -> anyhow::Result<ExitCode>
 /// The reviewed alerts of the store as replay items, oldest first, and the verdicts the
 /// history recorded for them.
 fn reviewed_items(ctx: &Context, a: &BacktestArgs) -> anyhow::Result<(Vec<Item>, Vec<Outcome>)> {
-    let db = ctx.data_dir.join(soc_copilot::store::DB_FILE);
-    if !db.exists() {
+    if !Store::exists_in(&ctx.data_dir) {
         anyhow::bail!(
             "no history at {}: triage alerts and judge them (+ / - in the console, or `soc-copilot feedback`) first",
-            db.display()
+            ctx.data_dir.join(soc_copilot::store::DB_FILE).display()
         );
     }
-    let store = Store::open_read_only(&db)?;
+    let store = Store::read_only_in(&ctx.data_dir)?;
     let since = match a.since.as_deref() {
         Some(s) => Some(since_key(s)?),
         None => None,

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod review;
 pub mod search;
 pub mod serve;
+pub mod store;
 pub mod term;
 pub mod triage;
 pub mod tui;
@@ -48,6 +49,10 @@ pub struct Cli {
     /// Where the index, database and logs live [env: SOC_COPILOT_DATA_DIR].
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Team mode: a PostgreSQL URL for the store, shared by every console and API replica
+    /// (default: SQLite in the data directory) [env: SOC_COPILOT_DATABASE_URL; config: [store] url].
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// With no command, the console opens on the sample queue.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -100,6 +105,9 @@ pub enum Command {
     /// Self-checks of the tool's defences.
     #[command(subcommand)]
     Selftest(lab::SelftestCommand),
+    /// The store: copy an analyst's SQLite history into a PostgreSQL team store.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 /// What every subcommand starts from.
@@ -113,6 +121,12 @@ impl Context {
         let mut config = Config::load(cli.config.as_deref())?;
         if let Some(d) = &cli.data_dir {
             config.paths.data_dir = Some(d.clone());
+        }
+        if let Some(url) = &cli.database {
+            config.store.url = Some(soc_copilot::config::Secret(url.clone()));
+        }
+        if let Some(url) = &config.store.url {
+            soc_copilot::store::use_database(&url.0)?;
         }
         let data_dir = config.data_dir()?;
         Ok(Context { config, data_dir })
@@ -209,5 +223,6 @@ pub fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
         Command::Export(a) => handoff::export(&ctx, a),
         Command::Sigma(a) => handoff::sigma(&ctx, a),
         Command::Autoclose(c) => handoff::autoclose(&ctx, c),
+        Command::Store(c) => store::run(&ctx, c),
     }
 }

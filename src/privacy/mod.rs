@@ -95,9 +95,9 @@ impl Privacy {
             .map_err(|e| anyhow::anyhow!("[privacy] custom: {e}"))?;
         let mut map = Pseudonymiser::new(custom);
         if let Some(path) = &db
-            && path.exists()
+            && (crate::store::database_url().is_some() || path.exists())
         {
-            let store = Store::open(path)?;
+            let store = Store::open_or_team(path)?;
             for (kind, value, token) in store.pseudonyms()? {
                 if let Some(k) = Kind::parse(&kind) {
                     map.restore(k, &value, &token);
@@ -190,7 +190,7 @@ impl Privacy {
             .iter()
             .map(|(k, v, t)| (k.config_name().to_string(), v.clone(), t.clone()))
             .collect();
-        let mut store = Store::open(db)?;
+        let mut store = Store::open_or_team(db)?;
         let tokens = store.save_pseudonyms(&rows)?;
         let mut map = self.map();
         for ((kind, value, proposed), token) in fresh.iter().zip(tokens) {

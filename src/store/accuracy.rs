@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, args};
 
 pub const VERDICTS: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "BENIGN"];
 
@@ -67,10 +67,6 @@ fn bump(map: &mut BTreeMap<String, Rate>, key: &str, correct: bool) {
 impl Store {
     pub fn accuracy(&self) -> Result<Accuracy, StoreError> {
         // The latest feedback per triage, which carries a copy of the triage's verdict.
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT verdict, confidence, engine, thumbs, analyst_verdict, reason, substr(created_at, 1, 10)
-             FROM feedback WHERE superseded = 0 AND verdict IS NOT NULL",
-        )?;
         let mut acc = Accuracy {
             calibration: (0..5)
                 .map(|i| CalibrationBucket {
@@ -82,59 +78,59 @@ impl Store {
             ..Default::default()
         };
         let mut conf_sums = [0.0f64; 5];
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-                r.get_ref(i)?
-                    .as_str_or_null()
-                    .map_err(rusqlite::Error::from)
-            };
-            let verdict = text(0)?.unwrap_or_default();
-            let confidence: Option<f64> = r.get(1)?;
-            let engine = text(2)?.unwrap_or_default();
-            let up = text(3)? == Some("up");
-            let analyst = text(4)?;
-            let reason = text(5)?;
-            let day = text(6)?.unwrap_or_default();
+        self.db().each(
+            "SELECT verdict, confidence, engine, thumbs, analyst_verdict, reason, substr(created_at, 1, 10)
+             FROM feedback WHERE superseded = 0 AND verdict IS NOT NULL",
+            args![],
+            |r| {
+                let verdict = r.str(0).unwrap_or_default();
+                let confidence: Option<f64> = r.get(1)?;
+                let engine = r.str(2).unwrap_or_default();
+                let up = r.str(3) == Some("up");
+                let analyst = r.str(4);
+                let reason = r.str(5);
+                let day = r.str(6).unwrap_or_default();
 
-            let correct = match analyst {
-                Some(a) => a.eq_ignore_ascii_case(verdict),
-                None => up,
-            };
-            acc.overall.add(correct);
-            if up {
-                acc.thumbs_up += 1;
-            } else {
-                acc.thumbs_down += 1;
-                let reason = reason.unwrap_or("unspecified");
-                match acc.down_reasons.get_mut(reason) {
-                    Some(n) => *n += 1,
-                    None => {
-                        acc.down_reasons.insert(reason.to_string(), 1);
+                let correct = match analyst {
+                    Some(a) => a.eq_ignore_ascii_case(verdict),
+                    None => up,
+                };
+                acc.overall.add(correct);
+                if up {
+                    acc.thumbs_up += 1;
+                } else {
+                    acc.thumbs_down += 1;
+                    let reason = reason.unwrap_or("unspecified");
+                    match acc.down_reasons.get_mut(reason) {
+                        Some(n) => *n += 1,
+                        None => {
+                            acc.down_reasons.insert(reason.to_string(), 1);
+                        }
                     }
                 }
-            }
-            bump(&mut acc.per_verdict, verdict, correct);
-            bump(&mut acc.per_engine, engine, correct);
-            bump(&mut acc.by_day, day, correct);
-            let truth = match analyst {
-                Some(a) => Some(a.to_ascii_uppercase()),
-                None if up => Some(verdict.to_string()),
-                None => None,
-            };
-            if let Some(t) = truth {
-                let row = match acc.confusion.get_mut(verdict) {
-                    Some(row) => row,
-                    None => acc.confusion.entry(verdict.to_string()).or_default(),
+                bump(&mut acc.per_verdict, verdict, correct);
+                bump(&mut acc.per_engine, engine, correct);
+                bump(&mut acc.by_day, day, correct);
+                let truth = match analyst {
+                    Some(a) => Some(a.to_ascii_uppercase()),
+                    None if up => Some(verdict.to_string()),
+                    None => None,
                 };
-                *row.entry(t).or_default() += 1;
-            }
-            if let Some(c) = confidence {
-                let i = ((c.clamp(0.0, 1.0) * 5.0) as usize).min(4);
-                acc.calibration[i].rate.add(correct);
-                conf_sums[i] += c;
-            }
-        }
+                if let Some(t) = truth {
+                    let row = match acc.confusion.get_mut(verdict) {
+                        Some(row) => row,
+                        None => acc.confusion.entry(verdict.to_string()).or_default(),
+                    };
+                    *row.entry(t).or_default() += 1;
+                }
+                if let Some(c) = confidence {
+                    let i = ((c.clamp(0.0, 1.0) * 5.0) as usize).min(4);
+                    acc.calibration[i].rate.add(correct);
+                    conf_sums[i] += c;
+                }
+                Ok(())
+            },
+        )?;
         for (b, sum) in acc.calibration.iter_mut().zip(conf_sums) {
             if b.rate.total > 0 {
                 b.mean_confidence = Some(sum / b.rate.total as f64);

@@ -1,8 +1,7 @@
 //! Alerts as received: raw and normalised, with the embedding used to find similar ones.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Store, StoreError, now};
+use super::db::{Db, Row};
+use super::{Store, StoreError, args, now};
 use crate::alert::Alert;
 
 #[derive(Debug, Clone)]
@@ -31,57 +30,58 @@ impl Store {
         raw: &str,
         embedding: Option<&[f32]>,
     ) -> Result<i64, StoreError> {
-        write_alert(self.conn(), alert, raw, embedding, None)
+        let db = self.db();
+        db.transaction(false, || write_alert(db, alert, raw, embedding, None))
     }
 
     pub fn alert_by_key(&self, key: &str) -> Result<Option<StoredAlert>, StoreError> {
-        self.conn()
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT id, normalized, raw, created_at FROM alerts WHERE alert_key = ?1",
-                [key],
-                row_to_alert,
-            )
-            .optional()?
+                args![key],
+            )?
+            .map(|r| row_to_alert(&r))
             .transpose()
     }
 
     pub fn alert_by_row(&self, row: i64) -> Result<Option<StoredAlert>, StoreError> {
-        self.conn()
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT id, normalized, raw, created_at FROM alerts WHERE id = ?1",
-                [row],
-                row_to_alert,
-            )
-            .optional()?
+                args![row],
+            )?
+            .map(|r| row_to_alert(&r))
             .transpose()
     }
 
     /// The newest alerts first.
     pub fn recent_alerts(&self, limit: usize) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT id, normalized, raw, created_at FROM alerts ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], row_to_alert)?;
-        rows.map(|r| r?).collect()
+        self.db()
+            .query(
+                "SELECT id, normalized, raw, created_at FROM alerts ORDER BY id DESC LIMIT ?1",
+                args![limit as i64],
+            )?
+            .iter()
+            .map(row_to_alert)
+            .collect()
     }
 }
 
-fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredAlert, StoreError>> {
-    let normalized: String = r.get(1)?;
-    Ok(serde_json::from_str(&normalized)
-        .map_err(StoreError::from)
-        .map(|alert| StoredAlert {
-            row: r.get(0).unwrap_or_default(),
-            alert,
-            raw: r.get(2).unwrap_or_default(),
-            created_at: r.get(3).unwrap_or_default(),
-        }))
+fn row_to_alert(r: &Row) -> Result<StoredAlert, StoreError> {
+    let alert = serde_json::from_str(r.str(1).unwrap_or_default())?;
+    Ok(StoredAlert {
+        row: r.get(0)?,
+        alert,
+        raw: r.get(2)?,
+        created_at: r.get(3)?,
+    })
 }
 
 /// Inserts an alert or updates the one with its key (keeping a stored embedding or intake
-/// state when none is given); returns its row id.
+/// state when none is given); returns its row id. Call it inside a transaction: the alert
+/// and its indicator index change together.
 pub(crate) fn write_alert(
-    conn: &rusqlite::Connection,
+    db: &Db,
     alert: &Alert,
     raw: &str,
     embedding: Option<&[f32]>,
@@ -89,8 +89,9 @@ pub(crate) fn write_alert(
 ) -> Result<i64, StoreError> {
     let normalized = serde_json::to_string(alert)?;
     let blob = embedding.map(embedding_blob);
-    let row: i64 = conn.query_row(
-        "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, embedding, created_at, intake)
+    let row: i64 = db
+        .query_one(
+            "INSERT INTO alerts (alert_key, format, source, severity, title, host, user_name, normalized, raw, embedding, created_at, intake)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(alert_key) DO UPDATE SET
             format = excluded.format, source = excluded.source, severity = excluded.severity,
@@ -99,22 +100,22 @@ pub(crate) fn write_alert(
             embedding = COALESCE(excluded.embedding, alerts.embedding),
             intake = COALESCE(excluded.intake, alerts.intake)
          RETURNING id",
-        params![
-            alert.id,
-            alert.format,
-            alert.source,
-            alert.severity.map(|s| s.as_str()),
-            alert.title,
-            alert.host,
-            alert.user,
-            normalized,
-            raw,
-            blob,
-            now(),
-            intake
-        ],
-        |r| r.get(0),
-    )?;
-    super::iocs::index_alert(conn, row, alert)?;
+            args![
+                alert.id,
+                alert.format,
+                alert.source,
+                alert.severity.map(|s| s.as_str()),
+                alert.title,
+                alert.host,
+                alert.user,
+                normalized,
+                raw,
+                blob,
+                now(),
+                intake
+            ],
+        )?
+        .get(0)?;
+    super::iocs::index_alert(db, row, alert)?;
     Ok(row)
 }

@@ -1,9 +1,8 @@
 //! Follow-up chat messages per alert, kept so a conversation comes back next time.
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, args, now};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatMessage {
@@ -24,27 +23,32 @@ impl Store {
         model: Option<&str>,
         tokens: (u64, u64),
     ) -> Result<i64, StoreError> {
-        self.conn().execute(
-            "INSERT INTO chat_messages (alert_id, role, content, engine, model, input_tokens, output_tokens, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![alert_row, role, content, engine, model, tokens.0 as i64, tokens.1 as i64, now()],
-        )?;
-        Ok(self.conn().last_insert_rowid())
+        self.db()
+            .query_one(
+                "INSERT INTO chat_messages (alert_id, role, content, engine, model, input_tokens, output_tokens, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             RETURNING id",
+                args![alert_row, role, content, engine, model, tokens.0 as i64, tokens.1 as i64, now()],
+            )?
+            .get(0)
     }
 
     pub fn chat_for(&self, alert_row: i64) -> Result<Vec<ChatMessage>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT role, content, engine, model, created_at FROM chat_messages WHERE alert_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([alert_row], |r| {
-            Ok(ChatMessage {
-                role: r.get(0)?,
-                content: r.get(1)?,
-                engine: r.get(2)?,
-                model: r.get(3)?,
-                created_at: r.get(4)?,
+        self.db()
+            .query(
+                "SELECT role, content, engine, model, created_at FROM chat_messages WHERE alert_id = ?1 ORDER BY id",
+                args![alert_row],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ChatMessage {
+                    role: r.get(0)?,
+                    content: r.get(1)?,
+                    engine: r.get(2)?,
+                    model: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }

@@ -1,9 +1,8 @@
 //! Hand-offs: every export of an alert or incident, with the id the case system returned.
 
-use rusqlite::params;
 use serde::Serialize;
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, args, now};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportRecord {
@@ -21,10 +20,10 @@ pub struct ExportRecord {
 
 impl Store {
     pub fn record_export(&mut self, e: &ExportRecord) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db().execute(
             "INSERT INTO exports (target, object_kind, reference, triage_id, remote_id, destination, analyst, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            args![
                 e.target,
                 e.object_kind,
                 e.reference,
@@ -40,22 +39,25 @@ impl Store {
 
     /// Exports of an alert or incident, oldest first.
     pub fn exports_of(&self, reference: &str) -> Result<Vec<ExportRecord>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT target, object_kind, reference, triage_id, remote_id, destination, analyst, at
+        self.db()
+            .query(
+                "SELECT target, object_kind, reference, triage_id, remote_id, destination, analyst, at
              FROM exports WHERE reference = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([reference], |r| {
-            Ok(ExportRecord {
-                target: r.get(0)?,
-                object_kind: r.get(1)?,
-                reference: r.get(2)?,
-                triage_id: r.get(3)?,
-                remote_id: r.get(4)?,
-                destination: r.get(5)?,
-                analyst: r.get(6)?,
-                at: r.get(7)?,
+                args![reference],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ExportRecord {
+                    target: r.get(0)?,
+                    object_kind: r.get(1)?,
+                    reference: r.get(2)?,
+                    triage_id: r.get(3)?,
+                    remote_id: r.get(4)?,
+                    destination: r.get(5)?,
+                    analyst: r.get(6)?,
+                    at: r.get(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }

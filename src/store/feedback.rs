@@ -1,9 +1,9 @@
 //! Analyst feedback on triages: thumbs, the analyst's own verdict, a reason, notes.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, now};
+use super::db::Row;
+use super::{Store, StoreError, args, now};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
@@ -81,13 +81,13 @@ impl Store {
     /// Records feedback; an unknown triage id is an error that says how to find real ones.
     pub fn add_feedback(&mut self, f: &NewFeedback) -> Result<i64, StoreError> {
         let status: Option<String> = self
-            .conn()
-            .query_row(
+            .db()
+            .query_opt(
                 "SELECT status FROM triages WHERE id = ?1",
-                [&f.triage_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+                args![f.triage_id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         match status.as_deref() {
             None => return Err(StoreError::UnknownTriage(f.triage_id.clone())),
             // A failed run can be judged too: the analyst's verdict stands without the
@@ -102,52 +102,58 @@ impl Store {
         }
         // A verdict correction without thumbs is a thumbs-down on the verdict.
         let thumbs = f.thumbs.unwrap_or(Thumbs::Down);
-        let tx = self.conn_mut().transaction()?;
-        tx.execute(
-            "INSERT INTO feedback (triage_id, thumbs, reason, analyst_verdict, notes, analyst, created_at,
+        let db = self.db();
+        db.transaction(false, || {
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO feedback (triage_id, thumbs, reason, analyst_verdict, notes, analyst, created_at,
                                    verdict, confidence, engine)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, t.verdict, t.confidence, t.engine FROM triages t WHERE t.id = ?1",
-            params![
-                f.triage_id,
-                thumbs.as_str(),
-                f.reason.map(|r| r.as_str()),
-                f.analyst_verdict,
-                f.notes,
-                f.analyst,
-                now()
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE feedback SET superseded = 1 WHERE triage_id = ?1 AND id < ?2",
-            params![f.triage_id, id],
-        )?;
-        tx.commit()?;
-        Ok(id)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, t.verdict, t.confidence, t.engine FROM triages t WHERE t.id = ?1
+             RETURNING id",
+                    args![
+                        f.triage_id,
+                        thumbs.as_str(),
+                        f.reason.map(|r| r.as_str()),
+                        f.analyst_verdict,
+                        f.notes,
+                        f.analyst,
+                        now()
+                    ],
+                )?
+                .get(0)?;
+            db.execute(
+                "UPDATE feedback SET superseded = 1 WHERE triage_id = ?1 AND id < ?2",
+                args![f.triage_id, id],
+            )?;
+            Ok(id)
+        })
     }
 
     pub fn feedback_for(&self, triage_id: &str) -> Result<Vec<Feedback>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT id, triage_id, thumbs, reason, analyst_verdict, notes, analyst, created_at
+        self.db()
+            .query(
+                "SELECT id, triage_id, thumbs, reason, analyst_verdict, notes, analyst, created_at
              FROM feedback WHERE triage_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([triage_id], |r| {
-            Ok(Feedback {
-                id: r.get(0)?,
-                triage_id: r.get(1)?,
-                thumbs: if r.get::<_, String>(2)? == "up" {
-                    Thumbs::Up
-                } else {
-                    Thumbs::Down
-                },
-                reason: r.get(3)?,
-                analyst_verdict: r.get(4)?,
-                notes: r.get(5)?,
-                analyst: r.get(6)?,
-                created_at: r.get(7)?,
+                args![triage_id],
+            )?
+            .iter()
+            .map(|r: &Row| -> Result<Feedback, StoreError> {
+                Ok(Feedback {
+                    id: r.get(0)?,
+                    triage_id: r.get(1)?,
+                    thumbs: if r.get::<String>(2)? == "up" {
+                        Thumbs::Up
+                    } else {
+                        Thumbs::Down
+                    },
+                    reason: r.get(3)?,
+                    analyst_verdict: r.get(4)?,
+                    notes: r.get(5)?,
+                    analyst: r.get(6)?,
+                    created_at: r.get(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// Every alert an analyst reviewed (the latest judgement of each), oldest first: the
@@ -155,50 +161,49 @@ impl Store {
     /// they gave a thumbs up; a thumbs down without a verdict says too little and is left out.
     /// Reads only.
     pub fn reviewed(&self, since: Option<&str>) -> Result<Vec<Reviewed>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut out: Vec<Reviewed> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        self.db().each(
             "SELECT a.alert_key, a.raw, a.title, a.source, a.created_at, t.verdict, t.confidence,
                     t.engine, t.model, t.cost_usd, t.latency_ms, f.thumbs, f.analyst_verdict, f.analyst
              FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
-             WHERE f.superseded = 0 AND (?1 IS NULL OR a.created_at >= ?1)
+             WHERE f.superseded = 0 AND (CAST(?1 AS TEXT) IS NULL OR a.created_at >= ?1)
              ORDER BY a.created_at, a.id, f.id",
-        )?;
-        let rows = stmt.query_map([since], |r| {
-            let verdict: Option<String> = r.get(5)?;
-            let up = r.get::<_, String>(11)? == "up";
-            let analyst: Option<String> = r.get(12)?;
-            let label = analyst.or_else(|| if up { verdict.clone() } else { None });
-            Ok(Reviewed {
-                alert_key: r.get(0)?,
-                raw: r.get(1)?,
-                title: r.get(2)?,
-                source: r.get(3)?,
-                created_at: r.get(4)?,
-                verdict,
-                confidence: r.get(6)?,
-                engine: r.get(7)?,
-                model: r.get(8)?,
-                cost_usd: r.get(9)?,
-                latency_ms: r.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64),
-                label: label.map(|l| l.to_ascii_uppercase()),
-                analyst: r.get(13)?,
-            })
-        })?;
-        let mut out: Vec<Reviewed> = Vec::new();
-        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        for r in rows {
-            let r = r?;
-            if r.label.is_none() {
-                continue;
-            }
-            // The latest judgement of an alert replaces an earlier one (same key, in order).
-            match at.get(&r.alert_key) {
-                Some(&i) => out[i] = r,
-                None => {
-                    at.insert(r.alert_key.clone(), out.len());
-                    out.push(r);
+            args![since],
+            |r| {
+                let verdict: Option<String> = r.get(5)?;
+                let up = r.str(11) == Some("up");
+                let analyst: Option<String> = r.get(12)?;
+                let label = analyst.or_else(|| if up { verdict.clone() } else { None });
+                if label.is_none() {
+                    return Ok(());
                 }
-            }
-        }
+                let rev = Reviewed {
+                    alert_key: r.get(0)?,
+                    raw: r.get(1)?,
+                    title: r.get(2)?,
+                    source: r.get(3)?,
+                    created_at: r.get(4)?,
+                    verdict,
+                    confidence: r.get(6)?,
+                    engine: r.get(7)?,
+                    model: r.get(8)?,
+                    cost_usd: r.get(9)?,
+                    latency_ms: r.get::<Option<i64>>(10)?.map(|v| v.max(0) as u64),
+                    label: label.map(|l| l.to_ascii_uppercase()),
+                    analyst: r.get(13)?,
+                };
+                // The latest judgement of an alert replaces an earlier one (same key, in order).
+                match at.get(&rev.alert_key) {
+                    Some(&i) => out[i] = rev,
+                    None => {
+                        at.insert(rev.alert_key.clone(), out.len());
+                        out.push(rev);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 }
@@ -240,18 +245,17 @@ pub struct TrainingRow {
 impl Store {
     /// Every triage with standing (latest) feedback, oldest first.
     pub fn training_rows(&self) -> Result<Vec<TrainingRow>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut out: Vec<TrainingRow> = Vec::new();
+        self.db().each(
             "SELECT a.normalized, t.id, t.verdict_json, t.provenance_json, f.thumbs, f.analyst_verdict,
                     f.reason, f.notes, f.analyst
              FROM feedback f JOIN triages t ON t.id = f.triage_id JOIN alerts a ON a.id = t.alert_id
              WHERE f.superseded = 0 AND t.status = 'complete'
              ORDER BY f.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                TrainingRow {
-                    alert: crate::alert::Alert::default(),
+            args![],
+            |r| {
+                out.push(TrainingRow {
+                    alert: serde_json::from_str(r.str(0).unwrap_or_default())?,
                     triage_id: r.get(1)?,
                     verdict_json: r.get(2)?,
                     provenance_json: r.get(3)?,
@@ -260,15 +264,10 @@ impl Store {
                     reason: r.get(6)?,
                     notes: r.get(7)?,
                     analyst: r.get(8)?,
-                },
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (normalized, mut t) = row?;
-            t.alert = serde_json::from_str(&normalized)?;
-            out.push(t);
-        }
+                });
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 }
@@ -277,17 +276,17 @@ impl Store {
     /// The analyst's standing verdict on one stored alert and who gave it: their corrected
     /// verdict, or the tool's when they gave a thumbs up (on any run, a failed one too).
     pub fn analyst_label(&self, alert_row: i64) -> Result<Option<(String, String)>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT COALESCE(f.analyst_verdict, CASE WHEN f.thumbs = 'up' THEN t.verdict END), f.analyst
+        let Some(r) = self.db().query_opt(
+            "SELECT COALESCE(f.analyst_verdict, CASE WHEN f.thumbs = 'up' THEN t.verdict END), f.analyst
                    FROM feedback f JOIN triages t ON t.id = f.triage_id
                   WHERE t.alert_id = ?1 AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1",
-                [alert_row],
-                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()?
-            .and_then(|(v, who)| v.map(|v| (v.to_ascii_uppercase(), who))))
+            args![alert_row],
+        )?
+        else {
+            return Ok(None);
+        };
+        let (v, who) = (r.get::<Option<String>>(0)?, r.get::<String>(1)?);
+        Ok(v.map(|v| (v.to_ascii_uppercase(), who)))
     }
 
     /// Every stored alert (not incidents' own) with the analyst's standing verdict on it:
@@ -296,29 +295,23 @@ impl Store {
     pub fn labelled_alerts(
         &self,
     ) -> Result<Vec<(i64, crate::alert::Alert, Option<String>)>, StoreError> {
-        let mut stmt = self.conn().prepare(
+        let mut out: Vec<(i64, crate::alert::Alert, Option<String>)> = Vec::new();
+        self.db().each(
             "SELECT a.id, a.normalized,
                (SELECT COALESCE(f.analyst_verdict, CASE WHEN f.thumbs = 'up' THEN t.verdict END)
                   FROM feedback f JOIN triages t ON t.id = f.triage_id
                   WHERE t.alert_id = a.id AND f.superseded = 0 ORDER BY f.id DESC LIMIT 1)
              FROM alerts a WHERE a.format != 'incident' ORDER BY a.id",
+            args![],
+            |r| {
+                out.push((
+                    r.get::<i64>(0)?,
+                    serde_json::from_str(r.str(1).unwrap_or_default())?,
+                    r.get::<Option<String>>(2)?.map(|l| l.to_ascii_uppercase()),
+                ));
+                Ok(())
+            },
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, normalized, label) = row?;
-            out.push((
-                id,
-                serde_json::from_str(&normalized)?,
-                label.map(|l| l.to_ascii_uppercase()),
-            ));
-        }
         Ok(out)
     }
 }

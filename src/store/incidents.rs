@@ -1,10 +1,10 @@
 //! Incidents as stored: correlation's result (rebuilt whole on every refresh), the analyst's
 //! merges and splits (kept), and what correlation reads from the alerts.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, now};
+use super::db::Row;
+use super::{Store, StoreError, args, now};
 use crate::incident::correlate::Decisions;
 
 /// What correlation reads of one stored alert.
@@ -78,7 +78,50 @@ const SUMMARY: &str = "SELECT i.id, i.title, i.first_at, i.last_at, i.alert_coun
        WHERE ia.incident_id = i.id)
     FROM incidents i LEFT JOIN triages t ON t.id = i.triage_id";
 
-fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentSummary> {
+/// `SUMMARY` for PostgreSQL (`string_agg` for `group_concat`).
+const SUMMARY_PG: &str = "SELECT i.id, i.title, i.first_at, i.last_at, i.alert_count, i.triage_id, t.verdict, t.confidence,
+    (SELECT string_agg(lt.verdict, ',') FROM incident_alerts ia
+       JOIN triages lt ON lt.id = (SELECT id FROM triages WHERE alert_id = ia.alert_id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+       WHERE ia.incident_id = i.id)
+    FROM incidents i LEFT JOIN triages t ON t.id = i.triage_id";
+
+const CORRELATION_ROWS: &str = "SELECT a.id, a.title, a.severity, a.host, a.user_name, CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), a.created_at,
+               (SELECT json_group_array(j.value) FROM json_each(a.normalized, '$.iocs') k, json_each(k.value) j
+                  WHERE k.key IN ('public_ips', 'domains', 'urls', 'md5', 'sha1', 'sha256', 'emails')),
+               t.verdict_json, t.verdict
+             FROM alerts a
+             LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+             WHERE a.format != ?1
+             ORDER BY a.id";
+
+/// `CORRELATION_ROWS` for PostgreSQL: `json` (not `jsonb`) keeps the document's key order,
+/// so the indicators come in the same order as SQLite's `json_each` gives them.
+const CORRELATION_ROWS_PG: &str = "SELECT a.id, a.title, a.severity, a.host, a.user_name, a.normalized::json ->> 'timestamp', a.created_at,
+               (SELECT json_agg(j.value ORDER BY k.n, j.n)::text
+                  FROM json_each(a.normalized::json -> 'iocs') WITH ORDINALITY AS k(key, value, n),
+                       json_array_elements_text(k.value) WITH ORDINALITY AS j(value, n)
+                  WHERE k.key IN ('public_ips', 'domains', 'urls', 'md5', 'sha1', 'sha256', 'emails')),
+               t.verdict_json, t.verdict
+             FROM alerts a
+             LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
+             WHERE a.format != ?1
+             ORDER BY a.id";
+
+const INCIDENT_MEMBERS: &str = "SELECT a.id, a.alert_key, a.title, a.host, a.user_name,
+                    CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), ia.why,
+                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1),
+                    a.created_at
+             FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id
+             WHERE ia.incident_id = ?1 ORDER BY ia.position";
+
+const INCIDENT_MEMBERS_PG: &str = "SELECT a.id, a.alert_key, a.title, a.host, a.user_name,
+                    a.normalized::json ->> 'timestamp', ia.why,
+                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1),
+                    a.created_at
+             FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id
+             WHERE ia.incident_id = ?1 ORDER BY ia.position";
+
+fn row_to_summary(r: &Row) -> Result<IncidentSummary, StoreError> {
     let verdicts: Option<String> = r.get(8)?;
     let worst = verdicts.and_then(|v| {
         v.split(',')
@@ -101,17 +144,13 @@ fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentSummary> {
 impl Store {
     /// Every stored alert correlation considers (not incidents' own), oldest first.
     pub fn correlation_rows(&self) -> Result<Vec<CorrelationRow>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT a.id, a.title, a.severity, a.host, a.user_name, CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), a.created_at,
-               (SELECT json_group_array(j.value) FROM json_each(a.normalized, '$.iocs') k, json_each(k.value) j
-                  WHERE k.key IN ('public_ips', 'domains', 'urls', 'md5', 'sha1', 'sha256', 'emails')),
-               t.verdict_json, t.verdict
-             FROM alerts a
-             LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1)
-             WHERE a.format != ?1
-             ORDER BY a.id",
-        )?;
-        let rows = stmt.query_map([INCIDENT_FORMAT], |r| {
+        let db = self.db();
+        db.query(
+            db.pick(CORRELATION_ROWS, CORRELATION_ROWS_PG),
+            args![INCIDENT_FORMAT],
+        )?
+        .iter()
+        .map(|r: &Row| -> Result<CorrelationRow, StoreError> {
             let indicators: Option<String> = r.get(7)?;
             let verdict_json: Option<String> = r.get(8)?;
             Ok(CorrelationRow {
@@ -131,48 +170,39 @@ impl Store {
                     .unwrap_or_default(),
                 verdict: r.get(9)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .collect()
     }
 
     /// Changes when anything correlation reads changes: alerts, finished triages, the
     /// analyst's decisions.
     pub fn correlation_generation(&self) -> Result<(i64, i64, i64), StoreError> {
-        Ok(self.conn().query_row(
+        let r = self.db().query_one(
             "SELECT (SELECT COALESCE(MAX(id), 0) FROM alerts),
                     (SELECT COUNT(*) FROM triages WHERE status = 'complete'),
-                    (SELECT COUNT(*) || COALESCE(MAX(at), '') FROM incident_pairs)",
-            [],
-            |r| {
-                let pairs: String = r.get(2)?;
-                let h = pairs
-                    .bytes()
-                    .fold(0i64, |h, b| h.wrapping_mul(31).wrapping_add(b as i64));
-                Ok((r.get(0)?, r.get(1)?, h))
-            },
-        )?)
+                    (SELECT CAST(COUNT(*) AS TEXT) || COALESCE(MAX(at), '') FROM incident_pairs)",
+            args![],
+        )?;
+        let h = r
+            .str(2)
+            .unwrap_or_default()
+            .bytes()
+            .fold(0i64, |h, b| h.wrapping_mul(31).wrapping_add(b as i64));
+        Ok((r.get(0)?, r.get(1)?, h))
     }
 
     /// The analyst's merges and splits.
     pub fn incident_decisions(&self) -> Result<Decisions, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT a, b, decision, analyst FROM incident_pairs")?;
         let mut d = Decisions::default();
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (a, b, decision, analyst) = row?;
-            if decision == "split" {
+        for r in self.db().query(
+            "SELECT a, b, decision, analyst FROM incident_pairs",
+            args![],
+        )? {
+            let (a, b): (i64, i64) = (r.get(0)?, r.get(1)?);
+            if r.str(2) == Some("split") {
                 d.split.insert((a, b));
             } else {
-                d.merge.push((a, b, analyst));
+                d.merge.push((a, b, r.get::<String>(3)?));
             }
         }
         Ok(d)
@@ -186,26 +216,27 @@ impl Store {
         merge: bool,
         analyst: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.conn_mut().transaction()?;
+        let db = self.db();
         let at = now();
-        for &(a, b) in pairs {
-            if a == b {
-                continue;
-            }
-            tx.execute(
-                "INSERT INTO incident_pairs (a, b, decision, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5)
+        db.transaction(false, || {
+            for &(a, b) in pairs {
+                if a == b {
+                    continue;
+                }
+                db.execute(
+                    "INSERT INTO incident_pairs (a, b, decision, analyst, at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(a, b) DO UPDATE SET decision = excluded.decision, analyst = excluded.analyst, at = excluded.at",
-                params![
-                    a.min(b),
-                    a.max(b),
-                    if merge { "merge" } else { "split" },
-                    analyst,
-                    at
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+                    args![
+                        a.min(b),
+                        a.max(b),
+                        if merge { "merge" } else { "split" },
+                        analyst,
+                        at
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Replaces the stored incidents with `incidents` in one transaction. An incident keeps
@@ -214,139 +245,140 @@ impl Store {
     /// grouping would name it after that one), or two incidents merge (the older id wins),
     /// the stored id is kept.
     pub fn replace_incidents(&mut self, incidents: &[NewIncident]) -> Result<(), StoreError> {
-        let tx = self.conn_mut().transaction()?;
-        let prev: std::collections::BTreeMap<i64, Option<String>> = {
-            let mut stmt = tx.prepare("SELECT id, triage_id FROM incidents")?;
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-                .filter_map(|r| match r {
-                    Ok((id, t)) => id
-                        .strip_prefix("INC-")
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .map(|n| Ok((n, t))),
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()?
-        };
-        let kept: std::collections::HashMap<String, String> = prev
-            .iter()
-            .filter_map(|(row, t)| t.clone().map(|t| (format!("INC-{row}"), t)))
-            .collect();
-        // Each alert is in one incident, so an id taken from a member row is never taken
-        // twice.
-        let ids: Vec<String> = incidents
-            .iter()
-            .map(|i| {
-                if i.id
-                    .strip_prefix("INC-")
+        let db = self.db();
+        db.transaction(false, || {
+            let mut prev: std::collections::BTreeMap<i64, Option<String>> =
+                std::collections::BTreeMap::new();
+            for r in db.query("SELECT id, triage_id FROM incidents", args![])? {
+                if let Some(n) = r
+                    .str(0)
+                    .and_then(|id| id.strip_prefix("INC-"))
                     .and_then(|n| n.parse::<i64>().ok())
-                    .is_some_and(|n| prev.contains_key(&n))
                 {
-                    return i.id.clone();
-                }
-                i.members
-                    .iter()
-                    .map(|(row, _)| *row)
-                    .filter(|row| prev.contains_key(row))
-                    .min()
-                    .map_or_else(|| i.id.clone(), |row| format!("INC-{row}"))
-            })
-            .collect();
-        tx.execute("DELETE FROM incident_alerts", [])?;
-        tx.execute("DELETE FROM incidents", [])?;
-        let at = now();
-        {
-            let mut inc = tx.prepare(
-                "INSERT INTO incidents (id, title, first_at, last_at, alert_count, triage_id, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut member = tx.prepare(
-                "INSERT INTO incident_alerts (alert_id, incident_id, position, why) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (i, id) in incidents.iter().zip(&ids) {
-                inc.execute(params![
-                    id,
-                    i.title,
-                    i.first_at,
-                    i.last_at,
-                    i.members.len() as i64,
-                    kept.get(id),
-                    at
-                ])?;
-                for (pos, (row, why)) in i.members.iter().enumerate() {
-                    member.execute(params![row, id, pos as i64, why])?;
+                    prev.insert(n, r.get(1)?);
                 }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            let kept: std::collections::HashMap<String, String> = prev
+                .iter()
+                .filter_map(|(row, t)| t.clone().map(|t| (format!("INC-{row}"), t)))
+                .collect();
+            // Each alert is in one incident, so an id taken from a member row is never taken
+            // twice.
+            let ids: Vec<String> = incidents
+                .iter()
+                .map(|i| {
+                    if i.id
+                        .strip_prefix("INC-")
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .is_some_and(|n| prev.contains_key(&n))
+                    {
+                        return i.id.clone();
+                    }
+                    i.members
+                        .iter()
+                        .map(|(row, _)| *row)
+                        .filter(|row| prev.contains_key(row))
+                        .min()
+                        .map_or_else(|| i.id.clone(), |row| format!("INC-{row}"))
+                })
+                .collect();
+            db.execute("DELETE FROM incident_alerts", args![])?;
+            db.execute("DELETE FROM incidents", args![])?;
+            let at = now();
+            for (i, id) in incidents.iter().zip(&ids) {
+                db.execute(
+                    "INSERT INTO incidents (id, title, first_at, last_at, alert_count, triage_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    args![
+                        id,
+                        i.title,
+                        i.first_at,
+                        i.last_at,
+                        i.members.len() as i64,
+                        kept.get(id),
+                        at
+                    ],
+                )?;
+                for (pos, (row, why)) in i.members.iter().enumerate() {
+                    db.execute(
+                        "INSERT INTO incident_alerts (alert_id, incident_id, position, why) VALUES (?1, ?2, ?3, ?4)",
+                        args![row, id, pos as i64, why],
+                    )?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Incidents, the most recent activity first.
     pub fn incidents(&self, limit: usize) -> Result<Vec<IncidentSummary>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare(&format!("{SUMMARY} ORDER BY i.last_at DESC, i.id LIMIT ?1"))?;
-        let rows = stmt.query_map([limit as i64], row_to_summary)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let db = self.db();
+        db.query(
+            &format!(
+                "{} ORDER BY i.last_at DESC, i.id LIMIT ?1",
+                db.pick(SUMMARY, SUMMARY_PG)
+            ),
+            args![limit as i64],
+        )?
+        .iter()
+        .map(row_to_summary)
+        .collect()
     }
 
     pub fn incident(&self, id: &str) -> Result<Option<IncidentSummary>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(&format!("{SUMMARY} WHERE i.id = ?1"), [id], row_to_summary)
-            .optional()?)
+        let db = self.db();
+        db.query_opt(
+            &format!("{} WHERE i.id = ?1", db.pick(SUMMARY, SUMMARY_PG)),
+            args![id],
+        )?
+        .map(|r| row_to_summary(&r))
+        .transpose()
     }
 
     /// An incident's alerts in order, each with why it joined and its latest verdict. `at`
     /// is the event time as correlation read it (whatever shape the SIEM wrote it in), in
     /// RFC 3339 UTC.
     pub fn incident_members(&self, id: &str) -> Result<Vec<IncidentMember>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT a.id, a.alert_key, a.title, a.host, a.user_name,
-                    CAST(json_extract(a.normalized, '$.timestamp') AS TEXT), ia.why,
-                    (SELECT verdict FROM triages WHERE alert_id = a.id AND status = 'complete' ORDER BY created_at DESC LIMIT 1),
-                    a.created_at
-             FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id
-             WHERE ia.incident_id = ?1 ORDER BY ia.position",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            let timestamp: Option<String> = r.get(5)?;
-            let created: String = r.get(8)?;
-            let at = crate::incident::rfc3339(crate::incident::event_secs(
-                timestamp.as_deref(),
-                &created,
-            ));
-            Ok(IncidentMember {
-                row: r.get(0)?,
-                key: r.get(1)?,
-                title: r.get(2)?,
-                host: r.get(3)?,
-                user: r.get(4)?,
-                at,
-                why: r.get(6)?,
-                verdict: r.get(7)?,
+        let db = self.db();
+        db.query(db.pick(INCIDENT_MEMBERS, INCIDENT_MEMBERS_PG), args![id])?
+            .iter()
+            .map(|r: &Row| -> Result<IncidentMember, StoreError> {
+                let timestamp: Option<String> = r.get(5)?;
+                let created: String = r.get(8)?;
+                let at = crate::incident::rfc3339(crate::incident::event_secs(
+                    timestamp.as_deref(),
+                    &created,
+                ));
+                Ok(IncidentMember {
+                    row: r.get(0)?,
+                    key: r.get(1)?,
+                    title: r.get(2)?,
+                    host: r.get(3)?,
+                    user: r.get(4)?,
+                    at,
+                    why: r.get(6)?,
+                    verdict: r.get(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// The incident an alert belongs to.
     pub fn incident_of(&self, alert_row: i64) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.db()
+            .query_opt(
                 "SELECT incident_id FROM incident_alerts WHERE alert_id = ?1",
-                [alert_row],
-                |r| r.get(0),
-            )
-            .optional()?)
+                args![alert_row],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     /// Attaches the incident-level triage.
     pub fn set_incident_triage(&mut self, id: &str, triage_id: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db().execute(
             "UPDATE incidents SET triage_id = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, triage_id, now()],
+            args![id, triage_id, now()],
         )?;
         Ok(())
     }

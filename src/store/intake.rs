@@ -2,7 +2,8 @@
 //! never triaged twice; and the alert list with each one's status and verdict.
 
 use super::alerts::StoredAlert;
-use super::{Store, StoreError};
+use super::db::Row;
+use super::{Store, StoreError, args};
 use crate::alert::Alert;
 
 /// What became of one pushed alert.
@@ -43,34 +44,34 @@ impl Store {
         &mut self,
         alerts: &[(&Alert, &str, bool)],
     ) -> Result<Vec<Accepted>, StoreError> {
-        let tx = self
-            .conn_mut()
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut out = Vec::with_capacity(alerts.len());
-        for (alert, raw, queue) in alerts {
-            let known: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_key = ?1
+        let db = self.db();
+        db.transaction(true, || {
+            let mut out = Vec::with_capacity(alerts.len());
+            for (alert, raw, queue) in alerts {
+                let known: bool = db
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_key = ?1
                     AND (a.intake IS NOT NULL OR EXISTS (SELECT 1 FROM triages t WHERE t.alert_id = a.id)))",
-                [&alert.id],
-                |r| r.get(0),
-            )?;
-            if known {
-                out.push(Accepted::Duplicate);
-                continue;
+                        args![alert.id],
+                    )?
+                    .get(0)?;
+                if known {
+                    out.push(Accepted::Duplicate);
+                    continue;
+                }
+                let state = if *queue { "queued" } else { "held" };
+                let row = super::alerts::write_alert(db, alert, raw, None, Some(state))?;
+                out.push(Accepted::New { row });
             }
-            let state = if *queue { "queued" } else { "held" };
-            let row = super::alerts::write_alert(&tx, alert, raw, None, Some(state))?;
-            out.push(Accepted::New { row });
-        }
-        tx.commit()?;
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The intake worker ran this alert (whatever the outcome, which its triage row holds).
     pub fn intake_done(&mut self, alert_key: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db().execute(
             "UPDATE alerts SET intake = 'done' WHERE alert_key = ?1 AND intake = 'queued'",
-            [alert_key],
+            args![alert_key],
         )?;
         Ok(())
     }
@@ -81,15 +82,17 @@ impl Store {
     /// returned (it would be triaged twice).
     pub fn recover_intake(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
         self.reap_abandoned()?;
-        let mut stmt = self.conn().prepare(
-            "SELECT a.id FROM alerts a WHERE a.intake = 'queued'
+        let rows: Vec<i64> = self
+            .db()
+            .query(
+                "SELECT a.id FROM alerts a WHERE a.intake = 'queued'
                AND NOT EXISTS (SELECT 1 FROM triages t WHERE t.alert_id = a.id AND t.status = 'running')
              ORDER BY a.id",
-        )?;
-        let rows: Vec<i64> = stmt
-            .query_map([], |r| r.get(0))?
+                args![],
+            )?
+            .iter()
+            .map(|r| r.get::<i64>(0))
             .collect::<Result<_, _>>()?;
-        drop(stmt);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(a) = self.alert_by_row(row)? {
@@ -107,45 +110,50 @@ impl Store {
         before: Option<i64>,
         with_raw: bool,
     ) -> Result<Vec<AlertStatus>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT a.id, a.alert_key, a.title, a.source, a.severity, a.host, a.user_name, a.created_at,
+        self.db()
+            .query(
+                "SELECT a.id, a.alert_key, a.title, a.source, a.severity, a.host, a.user_name, a.created_at,
                     a.intake, t.id, t.status, t.verdict, t.confidence, CASE WHEN ?3 THEN a.raw END
              FROM alerts a
              LEFT JOIN triages t ON t.id = (SELECT id FROM triages WHERE alert_id = a.id
                                             ORDER BY created_at DESC, rowid DESC LIMIT 1)
-             WHERE ?2 IS NULL OR a.id < ?2
+             WHERE CAST(?2 AS BIGINT) IS NULL OR a.id < ?2
              ORDER BY a.id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(rusqlite::params![limit as i64, before, with_raw], |r| {
-            let intake: Option<String> = r.get(8)?;
-            let triage: Option<String> = r.get(10)?;
-            let queued = intake.as_deref() == Some("queued");
-            let status = match (triage.as_deref(), queued) {
-                (Some("running"), _) => "triaging",
-                (Some("complete"), _) => "triaged",
-                (Some("failed"), _) => "failed",
-                (Some(_), true) => "queued",
-                (Some("cancelled"), false) => "cancelled",
-                (Some(_), false) => "abandoned",
-                (None, true) => "queued",
-                (None, false) => "received",
-            };
-            Ok(AlertStatus {
-                row: r.get(0)?,
-                alert_key: r.get(1)?,
-                title: r.get(2)?,
-                source: r.get(3)?,
-                severity: r.get(4)?,
-                host: r.get(5)?,
-                user: r.get(6)?,
-                received_at: r.get(7)?,
-                status: status.into(),
-                triage_id: r.get(9)?,
-                verdict: r.get(11)?,
-                confidence: r.get(12)?,
-                raw: r.get(13)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+                args![limit as i64, before, with_raw],
+            )?
+            .iter()
+            .map(alert_status)
+            .collect()
     }
+}
+
+fn alert_status(r: &Row) -> Result<AlertStatus, StoreError> {
+    let intake: Option<String> = r.get(8)?;
+    let triage: Option<String> = r.get(10)?;
+    let queued = intake.as_deref() == Some("queued");
+    let status = match (triage.as_deref(), queued) {
+        (Some("running"), _) => "triaging",
+        (Some("complete"), _) => "triaged",
+        (Some("failed"), _) => "failed",
+        (Some(_), true) => "queued",
+        (Some("cancelled"), false) => "cancelled",
+        (Some(_), false) => "abandoned",
+        (None, true) => "queued",
+        (None, false) => "received",
+    };
+    Ok(AlertStatus {
+        row: r.get(0)?,
+        alert_key: r.get(1)?,
+        title: r.get(2)?,
+        source: r.get(3)?,
+        severity: r.get(4)?,
+        host: r.get(5)?,
+        user: r.get(6)?,
+        received_at: r.get(7)?,
+        status: status.into(),
+        triage_id: r.get(9)?,
+        verdict: r.get(11)?,
+        confidence: r.get(12)?,
+        raw: r.get(13)?,
+    })
 }

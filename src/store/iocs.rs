@@ -2,25 +2,22 @@
 //! history), which alerts are related to one (same host, user or indicator within a time
 //! window), and the offline threat intelligence imported for air-gapped lookups.
 
-use rusqlite::{OptionalExtension, params};
+use chrono::Datelike;
 use serde::Serialize;
 
-use super::{Store, StoreError, now};
+use super::db::{Db, Row};
+use super::{Store, StoreError, args, now};
 use crate::alert::Alert;
 use crate::intel::{Indicator, IntelRecord, Kind, Verdict, indicators};
 
 /// Re-indexes one alert's indicators (an updated alert replaces its old ones).
-pub(crate) fn index_alert(
-    conn: &rusqlite::Connection,
-    row: i64,
-    alert: &Alert,
-) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM alert_iocs WHERE alert_id = ?1", [row])?;
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO alert_iocs (kind, value, alert_id) VALUES (?1, ?2, ?3)",
-    )?;
+pub(crate) fn index_alert(db: &Db, row: i64, alert: &Alert) -> Result<(), StoreError> {
+    db.execute("DELETE FROM alert_iocs WHERE alert_id = ?1", args![row])?;
     for i in indicators(&alert.iocs) {
-        stmt.execute(params![i.kind.as_str(), i.value, row])?;
+        db.execute(
+            "INSERT INTO alert_iocs (kind, value, alert_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![i.kind.as_str(), i.value, row],
+        )?;
     }
     Ok(())
 }
@@ -67,15 +64,18 @@ impl Store {
         exclude_key: &str,
         limit: usize,
     ) -> Result<Vec<Sighting>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT a.alert_key, a.title, a.host, a.created_at, {DECIDED}
+        self.db()
+            .query(
+                &format!(
+                    "SELECT a.alert_key, a.title, a.host, a.created_at, {DECIDED}
              FROM alert_iocs i JOIN alerts a ON a.id = i.alert_id
              WHERE i.kind = ?1 AND i.value = ?2 AND a.alert_key != ?3
              ORDER BY a.created_at DESC, a.id DESC LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(
-            params![ind.kind.as_str(), ind.value, exclude_key, limit as i64],
-            |r| {
+                ),
+                args![ind.kind.as_str(), ind.value, exclude_key, limit as i64],
+            )?
+            .iter()
+            .map(|r: &Row| -> Result<Sighting, StoreError> {
                 Ok(Sighting {
                     alert_key: r.get(0)?,
                     title: r.get(1)?,
@@ -85,9 +85,8 @@ impl Store {
                     thumbs: r.get(5)?,
                     analyst_verdict: r.get(6)?,
                 })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .collect()
     }
 
     /// Alerts stored within `hours` of the alert `key` that share its host, its user or one
@@ -98,74 +97,79 @@ impl Store {
         hours: f64,
         limit: usize,
     ) -> Result<Vec<Related>, StoreError> {
-        let Some((row, host, user)) = self
-            .conn()
-            .query_row(
-                "SELECT id, host, user_name FROM alerts WHERE alert_key = ?1",
-                [key],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                    ))
-                },
-            )
-            .optional()?
+        let db = self.db();
+        let Some(me) = db.query_opt(
+            "SELECT id, host, user_name, created_at FROM alerts WHERE alert_key = ?1",
+            args![key],
+        )?
         else {
             return Ok(Vec::new());
         };
-        let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT a.id, a.alert_key, a.title, a.created_at, a.host, a.user_name, {DECIDED}
+        let row: i64 = me.get(0)?;
+        let host: Option<String> = me.get(1)?;
+        let user: Option<String> = me.get(2)?;
+        // The window around the alert's arrival, written like `now()` writes times so the
+        // bounds compare as text with the stored ones. A time that does not parse bounds
+        // nothing, as SQLite's date functions answered NULL for it.
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(&me.get::<String>(3)?) else {
+            return Ok(Vec::new());
+        };
+        let at = at.with_timezone(&chrono::Utc);
+        let span = chrono::TimeDelta::try_milliseconds((hours * 3_600_000.0) as i64)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let bound = |t: Option<chrono::DateTime<chrono::Utc>>, edge: &str| match t {
+            Some(t) if (0..=9999).contains(&t.year()) => {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }
+            _ => edge.to_string(),
+        };
+        let from = bound(at.checked_sub_signed(span), "0000-01-01T00:00:00.000Z");
+        let to = bound(at.checked_add_signed(span), "9999-12-31T23:59:59.999Z");
+        let rows = db.query(
+            &format!(
+                "SELECT a.id, a.alert_key, a.title, a.created_at, a.host, a.user_name, {DECIDED}
              FROM alerts a, alerts me
              WHERE me.id = ?1 AND a.id != me.id
-               AND a.created_at BETWEEN strftime('%Y-%m-%dT%H:%M:%fZ', me.created_at, printf('-%f hours', ?2))
-                                    AND strftime('%Y-%m-%dT%H:%M:%fZ', me.created_at, printf('+%f hours', ?2))
-               AND ((me.host IS NOT NULL AND a.host = me.host COLLATE NOCASE)
-                 OR (me.user_name IS NOT NULL AND a.user_name = me.user_name COLLATE NOCASE)
+               AND a.created_at BETWEEN ?2 AND ?3
+               AND ((me.host IS NOT NULL AND lower(a.host) = lower(me.host))
+                 OR (me.user_name IS NOT NULL AND lower(a.user_name) = lower(me.user_name))
                  OR a.id IN (SELECT o.alert_id FROM alert_iocs o JOIN alert_iocs m
                              ON m.kind = o.kind AND m.value = o.value WHERE m.alert_id = me.id))
-             ORDER BY a.created_at DESC, a.id DESC LIMIT ?3"
-        ))?;
-        let mut shared = self.conn().prepare_cached(
-            "SELECT o.kind, o.value FROM alert_iocs o JOIN alert_iocs m
-               ON m.kind = o.kind AND m.value = o.value
-             WHERE m.alert_id = ?1 AND o.alert_id = ?2 ORDER BY o.kind, o.value LIMIT 5",
+             ORDER BY a.created_at DESC, a.id DESC LIMIT ?4"
+            ),
+            args![row, from, to, limit as i64],
         )?;
-        let rows: Vec<(i64, Related, Option<String>, Option<String>)> = stmt
-            .query_map(params![row, hours, limit as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    Related {
-                        alert_key: r.get(1)?,
-                        title: r.get(2)?,
-                        seen_at: r.get(3)?,
-                        verdict: r.get(6)?,
-                        why: Vec::new(),
-                    },
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
         let same = |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y));
         let mut out = Vec::with_capacity(rows.len());
-        for (other, mut rel, h, u) in rows {
+        for r in &rows {
+            let other: i64 = r.get(0)?;
+            let mut rel = Related {
+                alert_key: r.get(1)?,
+                title: r.get(2)?,
+                seen_at: r.get(3)?,
+                verdict: r.get(6)?,
+                why: Vec::new(),
+            };
+            let h: Option<String> = r.get(4)?;
+            let u: Option<String> = r.get(5)?;
             if same(&h, &host) {
                 rel.why.push(format!("same host {}", h.unwrap_or_default()));
             }
             if same(&u, &user) {
                 rel.why.push(format!("same user {}", u.unwrap_or_default()));
             }
-            let pairs = shared.query_map(params![row, other], |r| {
-                Ok(format!(
+            let pairs = db.query(
+                "SELECT o.kind, o.value FROM alert_iocs o JOIN alert_iocs m
+               ON m.kind = o.kind AND m.value = o.value
+             WHERE m.alert_id = ?1 AND o.alert_id = ?2 ORDER BY o.kind, o.value LIMIT 5",
+                args![row, other],
+            )?;
+            for p in &pairs {
+                rel.why.push(format!(
                     "shares {} {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?
-                ))
-            })?;
-            for p in pairs {
-                rel.why.push(p?);
+                    p.str(0).unwrap_or_default(),
+                    p.str(1).unwrap_or_default()
+                ));
             }
             out.push(rel);
         }
@@ -175,30 +179,29 @@ impl Store {
     /// Adds (or refreshes) offline intel records in one transaction; returns how many.
     pub fn import_intel(&mut self, records: &[IntelRecord]) -> Result<usize, StoreError> {
         let at = now();
-        let tx = self.conn_mut().transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO intel_indicators (kind, value, source, verdict, threat, first_seen, reference, imported_at)
+        let db = self.db();
+        db.transaction(false, || {
+            for r in records {
+                db.execute(
+                    "INSERT INTO intel_indicators (kind, value, source, verdict, threat, first_seen, reference, imported_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(kind, value, source) DO UPDATE SET verdict = excluded.verdict,
                    threat = excluded.threat, first_seen = excluded.first_seen,
                    reference = excluded.reference, imported_at = excluded.imported_at",
-            )?;
-            for r in records {
-                stmt.execute(params![
-                    r.indicator.kind.as_str(),
-                    r.indicator.value,
-                    r.source,
-                    r.verdict.as_str(),
-                    r.threat,
-                    r.first_seen,
-                    r.reference,
-                    at
-                ])?;
+                    args![
+                        r.indicator.kind.as_str(),
+                        r.indicator.value,
+                        r.source,
+                        r.verdict.as_str(),
+                        r.threat,
+                        r.first_seen,
+                        r.reference,
+                        at
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(records.len())
+            Ok(records.len())
+        })
     }
 
     /// What the imported feeds say about `ind`. A URL is also looked up by its host, so a
@@ -211,24 +214,23 @@ impl Store {
         {
             keys.push(h);
         }
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT source, verdict, threat, first_seen, reference FROM intel_indicators
-             WHERE kind = ?1 AND value = ?2 ORDER BY source",
-        )?;
         let mut out = Vec::new();
         for k in keys {
-            let rows = stmt.query_map(params![k.kind.as_str(), k.value], |r| {
-                Ok(IntelRecord {
+            let rows = self.db().query(
+                "SELECT source, verdict, threat, first_seen, reference FROM intel_indicators
+             WHERE kind = ?1 AND value = ?2 ORDER BY source",
+                args![k.kind.as_str(), k.value],
+            )?;
+            for r in &rows {
+                out.push(IntelRecord {
                     indicator: k.clone(),
                     source: r.get(0)?,
-                    verdict: Verdict::parse(&r.get::<_, String>(1)?).unwrap_or(Verdict::Suspicious),
+                    verdict: Verdict::parse(r.str(1).unwrap_or_default())
+                        .unwrap_or(Verdict::Suspicious),
                     threat: r.get(2)?,
                     first_seen: r.get(3)?,
                     reference: r.get(4)?,
-                })
-            })?;
-            for r in rows {
-                out.push(r?);
+                });
             }
         }
         Ok(out)
@@ -242,16 +244,29 @@ impl Store {
         ind: &Indicator,
         max_age_secs: f64,
     ) -> Result<Option<(String, Option<String>, f64)>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT outcome, raw, (julianday('now') - julianday(fetched_at)) * 86400.0
+        let Some(r) = self.db().query_opt(
+            "SELECT outcome, raw, fetched_at
                  FROM intel_cache WHERE provider = ?1 AND kind = ?2 AND value = ?3",
-                params![provider, ind.kind.as_str(), ind.value],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)?)),
-            )
-            .optional()?
-            .filter(|(_, _, age)| *age <= max_age_secs))
+            args![provider, ind.kind.as_str(), ind.value],
+        )?
+        else {
+            return Ok(None);
+        };
+        // An answer whose fetch time does not parse counts as expired.
+        let Some(fetched) = r
+            .str(2)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            return Ok(None);
+        };
+        let age = (chrono::Utc::now() - fetched.with_timezone(&chrono::Utc)).num_milliseconds()
+            as f64
+            / 1000.0;
+        if age <= max_age_secs {
+            Ok(Some((r.get(0)?, r.get(1)?, age)))
+        } else {
+            Ok(None)
+        }
     }
 
     pub fn intel_cache_put(
@@ -261,23 +276,26 @@ impl Store {
         outcome: &str,
         raw: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db().execute(
             "INSERT INTO intel_cache (provider, kind, value, outcome, raw, fetched_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(provider, kind, value) DO UPDATE SET outcome = excluded.outcome,
                raw = excluded.raw, fetched_at = excluded.fetched_at",
-            params![provider, ind.kind.as_str(), ind.value, outcome, raw, now()],
+            args![provider, ind.kind.as_str(), ind.value, outcome, raw, now()],
         )?;
         Ok(())
     }
 
     /// Imported records per source, for `intel status` and `doctor`.
     pub fn intel_sources(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT source, count(*) FROM intel_indicators GROUP BY source ORDER BY source",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db()
+            .query(
+                "SELECT source, count(*) FROM intel_indicators GROUP BY source ORDER BY source",
+                args![],
+            )?
+            .iter()
+            .map(|r: &Row| -> Result<(String, i64), StoreError> { Ok((r.get(0)?, r.get(1)?)) })
+            .collect()
     }
 }
 

@@ -1,10 +1,9 @@
 //! Free-text analyst notes on an alert. They are kept apart from feedback so that writing a
 //! note never counts as a judgement of the verdict.
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, args, now};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Note {
@@ -22,25 +21,30 @@ impl Store {
         text: &str,
         analyst: &str,
     ) -> Result<i64, StoreError> {
-        self.conn().execute(
-            "INSERT INTO notes (alert_id, triage_id, text, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![alert_row, triage_id, text, analyst, now()],
-        )?;
-        Ok(self.conn().last_insert_rowid())
+        self.db()
+            .query_one(
+                "INSERT INTO notes (alert_id, triage_id, text, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 RETURNING id",
+                args![alert_row, triage_id, text, analyst, now()],
+            )?
+            .get(0)
     }
 
     pub fn notes_for(&self, alert_row: i64) -> Result<Vec<Note>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT triage_id, text, analyst, created_at FROM notes WHERE alert_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([alert_row], |r| {
-            Ok(Note {
-                triage_id: r.get(0)?,
-                text: r.get(1)?,
-                analyst: r.get(2)?,
-                created_at: r.get(3)?,
+        self.db()
+            .query(
+                "SELECT triage_id, text, analyst, created_at FROM notes WHERE alert_id = ?1 ORDER BY id",
+                args![alert_row],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Note {
+                    triage_id: r.get(0)?,
+                    text: r.get(1)?,
+                    analyst: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 }

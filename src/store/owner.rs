@@ -7,9 +7,7 @@
 
 use std::sync::OnceLock;
 
-use rusqlite::params;
-
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, args, now};
 
 /// Why a run was closed by a later process.
 pub const ABANDONED: &str = "abandoned: the process running it stopped before it finished";
@@ -77,20 +75,22 @@ impl Store {
     /// returns how many. Runs on every open, so restarts, `--resume` and `history` never
     /// show an orphan; alerts that came from intake stay queued, so `serve` re-triages them.
     pub fn reap_abandoned(&mut self) -> Result<usize, StoreError> {
-        let running: Vec<(String, Option<String>)> = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT id, owner FROM triages WHERE status = 'running'")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
+        let running: Vec<(String, Option<String>)> = self
+            .db()
+            .query(
+                "SELECT id, owner FROM triages WHERE status = 'running'",
+                args![],
+            )?
+            .iter()
+            .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+            .collect::<Result<_, _>>()?;
         let mut closed = 0;
         for (id, owner) in running {
             if is_dead(owner.as_deref()) {
-                closed += self.conn().execute(
+                closed += self.db().execute(
                     "UPDATE triages SET status = 'abandoned', error = ?2, finished_at = ?3
                      WHERE id = ?1 AND status = 'running'",
-                    params![id, ABANDONED, now()],
+                    args![id, ABANDONED, now()],
                 )?;
             }
         }

@@ -8,6 +8,9 @@ use super::{Store, StoreError};
 
 pub struct StorePool {
     dir: PathBuf,
+    /// A team database named for this pool alone (tests, tools); otherwise the process's
+    /// choice (`use_database`) or the data directory's file.
+    url: Option<String>,
     idle: Mutex<Vec<Store>>,
 }
 
@@ -45,6 +48,16 @@ impl StorePool {
     pub fn new(dir: PathBuf) -> StorePool {
         StorePool {
             dir,
+            url: None,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A pool on the PostgreSQL database at `url`; `dir` still holds the index and logs.
+    pub fn team(dir: PathBuf, url: &str) -> StorePool {
+        StorePool {
+            dir,
+            url: Some(url.to_string()),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -54,10 +67,18 @@ impl StorePool {
     }
 
     pub fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let reused = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .filter(|s| !s.db().is_closed());
         let store = match reused {
             Some(s) => s,
-            None => Store::open_in(&self.dir)?,
+            None => match &self.url {
+                Some(url) => Store::connect(url)?,
+                None => Store::open_in(&self.dir)?,
+            },
         };
         Ok(Pooled {
             pool: self,

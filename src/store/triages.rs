@@ -1,9 +1,9 @@
 //! Triage runs: their status, verdict, provenance and cost.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, now};
+use super::db::Row;
+use super::{Store, StoreError, args, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,13 +86,13 @@ const SELECT: &str = "SELECT t.id, t.alert_id, a.alert_key, a.title, t.status, t
     t.verdict_json, t.raw_output, t.error, t.provenance_json, t.input_tokens, t.output_tokens, t.cost_usd,
     t.latency_ms, t.ttft_ms, t.created_at, t.finished_at FROM triages t JOIN alerts a ON a.id = t.alert_id";
 
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TriageRecord> {
+fn record(r: &Row) -> Result<TriageRecord, StoreError> {
     Ok(TriageRecord {
         id: r.get(0)?,
         alert_row: r.get(1)?,
         alert_key: r.get(2)?,
         alert_title: r.get(3)?,
-        status: TriageStatus::parse(&r.get::<_, String>(4)?),
+        status: TriageStatus::parse(&r.get::<String>(4)?),
         engine: r.get(5)?,
         model: r.get(6)?,
         verdict: r.get(7)?,
@@ -101,11 +101,11 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TriageRecord> {
         raw_output: r.get(10)?,
         error: r.get(11)?,
         provenance_json: r.get(12)?,
-        input_tokens: r.get::<_, i64>(13)? as u64,
-        output_tokens: r.get::<_, i64>(14)? as u64,
+        input_tokens: r.get::<i64>(13)? as u64,
+        output_tokens: r.get::<i64>(14)? as u64,
         cost_usd: r.get(15)?,
-        latency_ms: r.get::<_, Option<i64>>(16)?.map(|v| v as u64),
-        ttft_ms: r.get::<_, Option<i64>>(17)?.map(|v| v as u64),
+        latency_ms: r.get::<Option<i64>>(16)?.map(|v| v as u64),
+        ttft_ms: r.get::<Option<i64>>(17)?.map(|v| v as u64),
         created_at: r.get(18)?,
         finished_at: r.get(19)?,
     })
@@ -115,11 +115,12 @@ impl Store {
     /// What model triages cost since midnight UTC (the daily cost cap's measure).
     pub fn cost_today(&self) -> Result<f64, StoreError> {
         let midnight = chrono::Utc::now().format("%Y-%m-%dT00:00:00").to_string();
-        Ok(self.conn().query_row(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM triages WHERE created_at >= ?1",
-            [midnight],
-            |r| r.get(0),
-        )?)
+        self.db()
+            .query_one(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM triages WHERE created_at >= ?1",
+                args![midnight],
+            )?
+            .get(0)
     }
 
     /// Records that a triage started, so a crash mid-run still leaves a trace.
@@ -130,10 +131,10 @@ impl Store {
         engine: &str,
         model: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db().execute(
             "INSERT INTO triages (id, alert_id, status, engine, model, created_at, owner)
              VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-            params![
+            args![
                 id,
                 alert_row,
                 engine,
@@ -153,7 +154,7 @@ impl Store {
         t: &NewTriage,
         status: TriageStatus,
     ) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.db().execute(
             "INSERT INTO triages (id, alert_id, status, engine, model, verdict, confidence, verdict_json, raw_output,
                 error, provenance_json, input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, created_at, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
@@ -163,7 +164,7 @@ impl Store {
                 input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd,
                 latency_ms = excluded.latency_ms, ttft_ms = excluded.ttft_ms, finished_at = excluded.finished_at
              WHERE triages.status = 'running'",
-            params![
+            args![
                 t.id,
                 t.alert_row,
                 status.as_str(),
@@ -188,44 +189,51 @@ impl Store {
 
     /// Closes one run that is still `running` as cancelled; `Ok(false)` when it had ended.
     pub fn cancel_triage(&mut self, id: &str, why: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.db().execute(
             "UPDATE triages SET status = 'cancelled', error = ?2, finished_at = ?3
              WHERE id = ?1 AND status = 'running'",
-            params![id, why, now()],
+            args![id, why, now()],
         )?;
         Ok(n == 1)
     }
 
     pub fn triage(&self, id: &str) -> Result<Option<TriageRecord>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], record)
-            .optional()?)
+        self.db()
+            .query_opt(&format!("{SELECT} WHERE t.id = ?1"), args![id])?
+            .map(|r| record(&r))
+            .transpose()
     }
 
     /// The latest triage of an alert, if any.
     pub fn latest_triage_for(&self, alert_row: i64) -> Result<Option<TriageRecord>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(&format!("{SELECT} WHERE t.alert_id = ?1 ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1"), [alert_row], record)
-            .optional()?)
+        self.db()
+            .query_opt(
+                &format!("{SELECT} WHERE t.alert_id = ?1 ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1"),
+                args![alert_row],
+            )?
+            .map(|r| record(&r))
+            .transpose()
     }
 
     pub fn recent_triages(&self, limit: usize) -> Result<Vec<TriageRecord>, StoreError> {
-        let mut stmt = self.conn().prepare(&format!(
-            "{SELECT} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?1"
-        ))?;
-        let rows = stmt.query_map([limit as i64], record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db()
+            .query(
+                &format!("{SELECT} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?1"),
+                args![limit as i64],
+            )?
+            .iter()
+            .map(record)
+            .collect()
     }
 
     /// Whether the alert with this key already has a completed triage (for `--resume`).
     pub fn has_completed_triage(&self, alert_key: &str) -> Result<bool, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM triages t JOIN alerts a ON a.id = t.alert_id WHERE a.alert_key = ?1 AND t.status = 'complete')",
-            [alert_key],
-            |r| r.get(0),
-        )?)
+        self.db()
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM triages t JOIN alerts a ON a.id = t.alert_id WHERE a.alert_key = ?1 AND t.status = 'complete')",
+                args![alert_key],
+            )?
+            .get(0)
     }
 
     /// The latest triage of an alert that produced a verdict.
@@ -233,27 +241,26 @@ impl Store {
         &self,
         alert_row: i64,
     ) -> Result<Option<TriageRecord>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.db()
+            .query_opt(
                 &format!(
                     "{SELECT} WHERE t.alert_id = ?1 AND t.status = 'complete' ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1"
                 ),
-                [alert_row],
-                record,
-            )
-            .optional()?)
+                args![alert_row],
+            )?
+            .map(|r| record(&r))
+            .transpose()
     }
 
     /// Closes the runs of an alert that this process left `running` (a stream the analyst
     /// cancelled, or one cut off when the console quit), so none is left dangling. Runs of
     /// the same alert in other processes are not touched. Returns how many.
     pub fn cancel_running(&mut self, alert_key: &str, why: &str) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
+        self.db().execute(
             "UPDATE triages SET status = 'cancelled', error = ?2, finished_at = ?3
              WHERE status = 'running' AND owner = ?4
                AND alert_id = (SELECT id FROM alerts WHERE alert_key = ?1)",
-            params![alert_key, why, now(), super::owner::this_process()],
-        )?)
+            args![alert_key, why, now(), super::owner::this_process()],
+        )
     }
 }

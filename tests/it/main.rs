@@ -22,4 +22,5 @@ mod real_kb;
 mod server;
 mod stix;
 mod store;
+mod team;
 mod triage;

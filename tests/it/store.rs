@@ -1,19 +1,116 @@
-//! The SQLite store: schema migrations, concurrent writers, accuracy and similar cases.
+//! The store's behaviour, the same on both backends: every test here runs once on SQLite
+//! and once on PostgreSQL (`sqlite` and `postgres` in its module): schema migrations,
+//! concurrent writers, accuracy and similar cases.
+
+use std::path::PathBuf;
 
 use soc_copilot::alert::parse::from_text;
 use soc_copilot::store::feedback::{DownReason, NewFeedback};
 use soc_copilot::store::{NewTriage, Store, StoreError, Thumbs, TriageStatus, new_id};
 
-fn triage(
+/// Where one test's store lives: a fresh SQLite data directory or a fresh PostgreSQL
+/// database on the test cluster.
+pub enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Place {
+    pub fn sqlite() -> Place {
+        Place::Sqlite(tempfile::tempdir().expect("tempdir"))
+    }
+
+    pub fn postgres() -> Place {
+        Place::Postgres(crate::support::pg::database())
+    }
+
+    /// A new connection to it (each call is another connection, as another process's).
+    pub fn open(&self) -> Store {
+        match self {
+            Place::Sqlite(dir) => Store::open_in(dir.path()).expect("open"),
+            Place::Postgres(url) => Store::connect(url).expect("connect"),
+        }
+    }
+
+    pub fn pool(&self) -> soc_copilot::store::StorePool {
+        match self {
+            Place::Sqlite(dir) => soc_copilot::store::StorePool::new(dir.path().to_path_buf()),
+            Place::Postgres(url) => {
+                soc_copilot::store::StorePool::team(PathBuf::from("/nonexistent"), url)
+            }
+        }
+    }
+
+    /// Sets the stored schema version behind the store's back.
+    fn force_schema(&self, version: i64) {
+        match self {
+            Place::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db"))
+                    .expect("raw open");
+                conn.pragma_update(None, "user_version", version)
+                    .expect("bump");
+            }
+            Place::Postgres(url) => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).expect("raw connect");
+                c.execute("UPDATE soc_copilot_schema SET version = $1", &[&version])
+                    .expect("bump");
+            }
+        }
+    }
+}
+
+/// Runs a test function once per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::store::Place::sqlite())
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::store::Place::postgres())
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    migrations_run_from_empty_and_are_idempotent,
+    triage_lifecycle_and_unknown_ids,
+    two_writers_at_once_lose_nothing,
+    accuracy_figures_on_known_data,
+    similar_reviewed_cases_come_back_most_similar_first,
+    feedback_on_a_failed_run_stands_without_a_machine_verdict,
+);
+
+pub fn triage(
     store: &mut Store,
     title: &str,
     verdict: &str,
     confidence: f64,
     embedding: Option<&[f32]>,
 ) -> String {
-    let alert = from_text(title, None);
+    triage_alert(
+        store,
+        &from_text(title, None),
+        verdict,
+        confidence,
+        embedding,
+    )
+}
+
+/// Stores `alert` and a complete triage of it; the triage id.
+pub fn triage_alert(
+    store: &mut Store,
+    alert: &soc_copilot::alert::Alert,
+    verdict: &str,
+    confidence: f64,
+    embedding: Option<&[f32]>,
+) -> String {
     let row = store
-        .upsert_alert(&alert, title, embedding)
+        .upsert_alert(alert, &alert.title, embedding)
         .expect("alert stored");
     let id = new_id();
     store
@@ -34,7 +131,7 @@ fn triage(
     id
 }
 
-fn feedback(
+pub fn feedback(
     store: &mut Store,
     id: &str,
     thumbs: Thumbs,
@@ -53,17 +150,15 @@ fn feedback(
         .expect("feedback stored");
 }
 
-#[test]
-fn migrations_run_from_empty_and_are_idempotent() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_in(dir.path()).expect("open");
+fn migrations_run_from_empty_and_are_idempotent(place: Place) {
+    let store = place.open();
     assert_eq!(
         store.schema_version().expect("version"),
         Store::known_schema()
     );
     assert_eq!(Store::known_schema(), 6);
     drop(store);
-    let store = Store::open_in(dir.path()).expect("reopen");
+    let store = place.open();
     assert_eq!(
         store.schema_version().expect("version"),
         Store::known_schema()
@@ -71,17 +166,17 @@ fn migrations_run_from_empty_and_are_idempotent() {
     assert_eq!(Store::known_schema(), 6);
     drop(store);
 
-    let conn = rusqlite::Connection::open(dir.path().join("soc-copilot.db")).expect("raw open");
-    conn.pragma_update(None, "user_version", 99).expect("bump");
-    drop(conn);
-    let err = Store::open_in(dir.path()).err().expect("too new");
+    place.force_schema(99);
+    let err = match &place {
+        Place::Sqlite(dir) => Store::open_in(dir.path()).err(),
+        Place::Postgres(url) => Store::connect(url).err(),
+    }
+    .expect("too new");
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
-#[test]
-fn triage_lifecycle_and_unknown_ids() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open_in(dir.path()).expect("open");
+fn triage_lifecycle_and_unknown_ids(place: Place) {
+    let mut store = place.open();
     let id = triage(&mut store, "Mimikatz on HR-LT-19", "CRITICAL", 0.9, None);
     let t = store.triage(&id).expect("query").expect("exists");
     assert_eq!(t.status, TriageStatus::Complete);
@@ -120,16 +215,15 @@ fn triage_lifecycle_and_unknown_ids() {
     );
 }
 
-#[test]
-fn two_writers_at_once_lose_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    Store::open_in(dir.path()).expect("create");
+fn two_writers_at_once_lose_nothing(place: Place) {
+    drop(place.open());
+    let place = std::sync::Arc::new(place);
     let writers: Vec<_> = (0..2)
         .map(|w| {
-            let path = dir.path().to_path_buf();
+            let place = place.clone();
             std::thread::spawn(move || {
                 // Each thread has its own connection, as two processes would.
-                let mut store = Store::open_in(&path).expect("open");
+                let mut store = place.open();
                 for i in 0..100 {
                     let id = triage(
                         &mut store,
@@ -146,15 +240,13 @@ fn two_writers_at_once_lose_nothing() {
     for w in writers {
         w.join().expect("writer finished");
     }
-    let store = Store::open_in(dir.path()).expect("open");
+    let store = place.open();
     assert_eq!(store.recent_triages(1000).expect("list").len(), 200);
     assert_eq!(store.accuracy().expect("accuracy").overall.total, 200);
 }
 
-#[test]
-fn accuracy_figures_on_known_data() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Store::open_in(dir.path()).expect("open");
+fn accuracy_figures_on_known_data(place: Place) {
+    let mut s = place.open();
     let a = triage(&mut s, "a", "HIGH", 0.9, None);
     feedback(&mut s, &a, Thumbs::Up, None, None); // correct
     let b = triage(&mut s, "b", "HIGH", 0.85, None);
@@ -200,10 +292,8 @@ fn accuracy_figures_on_known_data() {
     assert_eq!(acc.per_engine["offline"].total, 4);
 }
 
-#[test]
-fn similar_reviewed_cases_come_back_most_similar_first() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Store::open_in(dir.path()).expect("open");
+fn similar_reviewed_cases_come_back_most_similar_first(place: Place) {
+    let mut s = place.open();
     let near = [1.0f32, 0.0, 0.0];
     let mid = [0.8f32, 0.6, 0.0];
     let far = [0.0f32, 0.0, 1.0];
@@ -259,10 +349,8 @@ fn connections_opening_at_once_on_a_new_database_all_succeed() {
 
 /// A failed run can be judged: the analyst's verdict is kept, accuracy (which scores tool
 /// verdicts) skips it, and it serves as precedent for similar alerts with no tool verdict.
-#[test]
-fn feedback_on_a_failed_run_stands_without_a_machine_verdict() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Store::open_in(dir.path()).expect("open");
+fn feedback_on_a_failed_run_stands_without_a_machine_verdict(place: Place) {
+    let mut s = place.open();
     let emb = [1.0f32, 0.0, 0.0];
     let alert = from_text("encoded powershell from word", None);
     let row = s

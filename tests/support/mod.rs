@@ -4,3 +4,4 @@ pub mod handoff;
 pub mod http;
 pub mod intel;
 pub mod llm;
+pub mod pg;

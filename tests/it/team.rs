@@ -1,0 +1,351 @@
+//! Team mode: the rest of the store's interface on both backends (intake, the investigation's
+//! memory, incidents, hand-off records, pseudonyms, closures), and the SQLite history copied
+//! into a PostgreSQL team store.
+
+use soc_copilot::alert::parse::from_text;
+use soc_copilot::intel::{Indicator, IntelRecord, Verdict};
+use soc_copilot::store::exports::ExportRecord;
+use soc_copilot::store::feedback::NewFeedback;
+use soc_copilot::store::intake::Accepted;
+use soc_copilot::store::{Store, Thumbs, redact};
+
+use crate::store::{Place, feedback, triage, triage_alert};
+
+crate::on_both_backends!(
+    intake_is_idempotent_by_key_and_recovers,
+    investigation_memory_finds_history_related_and_intel,
+    incidents_group_keep_decisions_and_list_members,
+    records_of_hand_off_closures_notes_and_pseudonyms,
+);
+
+fn alert(text: &str, key: &str) -> soc_copilot::alert::Alert {
+    from_text(text, Some(key))
+}
+
+fn intake_is_idempotent_by_key_and_recovers(place: Place) {
+    let mut s = place.open();
+    let a = alert("powershell -enc from winword on FIN-WS-042", "k-1");
+    let b = alert("new service installed on DC01", "k-2");
+    let got = s
+        .accept_intake(&[
+            (&a, "raw a", true),
+            (&b, "raw b", false),
+            (&a, "raw a", true),
+        ])
+        .expect("intake");
+    assert!(matches!(got[0], Accepted::New { .. }), "{got:?}");
+    assert!(matches!(got[1], Accepted::New { .. }), "{got:?}");
+    assert_eq!(
+        got[2],
+        Accepted::Duplicate,
+        "the same key twice in one batch"
+    );
+    // Another connection (another replica) sees the key too.
+    let pool = place.pool();
+    let mut other = pool.get().expect("pooled");
+    let again = other.accept_intake(&[(&a, "raw a", true)]).expect("intake");
+    assert_eq!(again, vec![Accepted::Duplicate]);
+    let queued = other.recover_intake().expect("recover");
+    assert_eq!(
+        queued
+            .iter()
+            .map(|q| q.alert.id.as_str())
+            .collect::<Vec<_>>(),
+        ["k-1"],
+        "only the queued one"
+    );
+    other.intake_done("k-1").expect("done");
+    assert!(other.recover_intake().expect("recover").is_empty());
+    let list = s.alert_statuses(10, None, true).expect("statuses");
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].alert_key, "k-2");
+    assert_eq!(list[0].status, "received");
+    assert_eq!(list[0].raw.as_deref(), Some("raw b"));
+    let older = s
+        .alert_statuses(10, Some(list[0].row), false)
+        .expect("page");
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].raw, None);
+}
+
+fn investigation_memory_finds_history_related_and_intel(place: Place) {
+    let mut s = place.open();
+    let first = triage(
+        &mut s,
+        "beacon from FIN-WS-042 to 185.220.101.47 user j.doe",
+        "HIGH",
+        0.8,
+        None,
+    );
+    feedback(&mut s, &first, Thumbs::Up, None, None);
+    triage(
+        &mut s,
+        "second beacon from FIN-WS-042 to 185.220.101.47",
+        "HIGH",
+        0.7,
+        None,
+    );
+    let ip = Indicator::detect("185.220.101.47").expect("an ip");
+    let seen = s.ioc_history(&ip, "none", 10).expect("history");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().any(|x| x.thumbs.as_deref() == Some("up")));
+    let key = seen[0].alert_key.clone();
+    let related = s.related_alerts(&key, 1.0, 10).expect("related");
+    assert_eq!(related.len(), 1, "{related:?}");
+    assert!(
+        related[0].why.iter().any(|w| w.contains("185.220.101.47")),
+        "{:?}",
+        related[0].why
+    );
+    let n = s
+        .import_intel(&[IntelRecord {
+            indicator: ip.clone(),
+            source: "feed".into(),
+            verdict: Verdict::Malicious,
+            threat: Some("tor exit".into()),
+            first_seen: None,
+            reference: None,
+        }])
+        .expect("import");
+    assert_eq!(n, 1);
+    assert_eq!(
+        s.intel_for(&ip).expect("intel")[0].verdict,
+        Verdict::Malicious
+    );
+    assert_eq!(
+        s.intel_sources().expect("sources"),
+        vec![("feed".into(), 1)]
+    );
+    s.intel_cache_put("vt", &ip, "{\"hits\":3}", Some("raw"))
+        .expect("cache");
+    let cached = s.intel_cached("vt", &ip, 60.0).expect("cached");
+    assert_eq!(cached.as_ref().map(|c| c.0.as_str()), Some("{\"hits\":3}"));
+    assert!(cached.is_some_and(|c| (0.0..60.0).contains(&c.2)));
+    assert!(s.intel_cached("vt", &ip, -1.0).expect("cached").is_none());
+    assert!(s.cost_today().expect("cost") >= 0.0);
+}
+
+fn incidents_group_keep_decisions_and_list_members(place: Place) {
+    let mut s = place.open();
+    let on = |title: &str, host: &str| {
+        let mut a = from_text(title, None);
+        a.host = Some(host.into());
+        a.user = Some("j.doe".into());
+        a
+    };
+    let a = triage_alert(&mut s, &on("mimikatz", "HR-LT-19"), "CRITICAL", 0.9, None);
+    let b = triage_alert(&mut s, &on("lsass access", "HR-LT-19"), "HIGH", 0.8, None);
+    let mut other = from_text("port scan", None);
+    other.host = Some("WEB-01".into());
+    triage_alert(&mut s, &other, "LOW", 0.5, None);
+    let rows = s.correlation_rows().expect("rows");
+    assert_eq!(rows.len(), 3);
+    soc_copilot::incident::refresh(&mut s, Default::default()).expect("refresh");
+    let list = s.incidents(10).expect("incidents");
+    let joined = list
+        .iter()
+        .find(|i| i.alert_count == 2)
+        .unwrap_or_else(|| panic!("the two HR-LT-19 alerts form one incident: {list:?}"));
+    assert_eq!(joined.worst_alert_verdict.as_deref(), Some("CRITICAL"));
+    let members = s.incident_members(&joined.id).expect("members");
+    assert_eq!(members.len(), 2);
+    assert!(
+        members[1].why.to_lowercase().contains("hr-lt-19"),
+        "{members:?}"
+    );
+    let (ra, rb) = (
+        s.triage(&a).expect("t").expect("a").alert_row,
+        s.triage(&b).expect("t").expect("b").alert_row,
+    );
+    assert_eq!(s.incident_of(ra).expect("of"), Some(joined.id.clone()));
+    s.record_incident_pairs(&[(ra, rb)], false, "j.doe")
+        .expect("split");
+    assert!(
+        s.incident_decisions()
+            .expect("decisions")
+            .split
+            .contains(&(ra.min(rb), ra.max(rb)))
+    );
+    let before = s.correlation_generation().expect("generation");
+    soc_copilot::incident::refresh(&mut s, Default::default()).expect("refresh");
+    assert!(
+        s.incidents(10)
+            .expect("incidents")
+            .iter()
+            .all(|i| i.alert_count == 1),
+        "the analyst's split holds"
+    );
+    assert_eq!(s.correlation_generation().expect("generation"), before);
+}
+
+fn records_of_hand_off_closures_notes_and_pseudonyms(place: Place) {
+    let mut s = place.open();
+    let id = triage(&mut s, "benign backup job on FS-01", "BENIGN", 0.9, None);
+    let row = s.triage(&id).expect("t").expect("exists").alert_row;
+    let key = s.triage(&id).expect("t").expect("exists").alert_key;
+    s.record_export(&ExportRecord {
+        target: "thehive".into(),
+        object_kind: "alert".into(),
+        reference: key.clone(),
+        triage_id: Some(id.clone()),
+        remote_id: Some("~4109".into()),
+        destination: "http://hive".into(),
+        analyst: "j.doe".into(),
+        at: String::new(),
+    })
+    .expect("export");
+    assert_eq!(
+        s.exports_of(&key).expect("exports")[0].remote_id.as_deref(),
+        Some("~4109")
+    );
+    let c = s.record_closure(row, &id, "3 precedents").expect("closure");
+    assert_eq!(s.open_closure(&key).expect("open").map(|x| x.0), Some(c));
+    assert!(s.reverse_closure(c, "j.doe").expect("reverse"));
+    assert!(!s.reverse_closure(c, "j.doe").expect("again"), "once only");
+    assert_eq!(
+        s.closures(5).expect("list")[0].reversed_by.as_deref(),
+        Some("j.doe")
+    );
+    let n1 = s
+        .add_note(row, Some(&id), "called the owner", "j.doe")
+        .expect("note");
+    let n2 = s.add_note(row, None, "closed", "a.smith").expect("note");
+    assert!(n2 > n1);
+    assert_eq!(s.notes_for(row).expect("notes").len(), 2);
+    let fresh = vec![
+        (
+            "hosts".to_string(),
+            "FS-01".to_string(),
+            "HOST_1".to_string(),
+        ),
+        (
+            "users".to_string(),
+            "j.doe".to_string(),
+            "USER_1".to_string(),
+        ),
+    ];
+    assert_eq!(
+        s.save_pseudonyms(&fresh).expect("save"),
+        ["HOST_1", "USER_1"]
+    );
+    // Another value proposing a taken token gets the next number; a known value keeps its own.
+    let clash = vec![
+        (
+            "hosts".to_string(),
+            "FS-02".to_string(),
+            "HOST_1".to_string(),
+        ),
+        (
+            "hosts".to_string(),
+            "fs-01".to_string(),
+            "HOST_9".to_string(),
+        ),
+    ];
+    assert_eq!(
+        s.save_pseudonyms(&clash).expect("save"),
+        ["HOST_2", "HOST_1"]
+    );
+    assert_eq!(s.pseudonyms().expect("map").len(), 3);
+    let f = s
+        .add_feedback(&NewFeedback {
+            triage_id: id.clone(),
+            thumbs: Some(Thumbs::Down),
+            analyst_verdict: Some("LOW".into()),
+            analyst: "a.smith".into(),
+            ..Default::default()
+        })
+        .expect("feedback");
+    assert!(f > 0);
+    assert_eq!(
+        s.analyst_label(row).expect("label"),
+        Some(("LOW".into(), "a.smith".into()))
+    );
+    assert_eq!(s.reviewed(None).expect("reviewed").len(), 1);
+    assert_eq!(s.training_rows().expect("rows").len(), 1);
+}
+
+#[test]
+fn sqlite_history_moves_to_the_team_store_once() {
+    let local = Place::sqlite();
+    let mut s = local.open();
+    let up = triage(
+        &mut s,
+        "mimikatz on HR-LT-19",
+        "CRITICAL",
+        0.9,
+        Some(&[1.0, 0.0]),
+    );
+    feedback(&mut s, &up, Thumbs::Up, None, None);
+    let down = triage(
+        &mut s,
+        "vssadmin by backup agent",
+        "HIGH",
+        0.7,
+        Some(&[0.0, 1.0]),
+    );
+    feedback(&mut s, &down, Thumbs::Down, Some("BENIGN"), None);
+    let row = s.triage(&up).expect("t").expect("exists").alert_row;
+    s.add_note(row, Some(&up), "isolated", "j.doe")
+        .expect("note");
+    s.add_chat_message(row, "user", "lateral?", None, None, (1, 2))
+        .expect("chat");
+    soc_copilot::incident::refresh(&mut s, Default::default()).expect("incidents");
+
+    let url = crate::support::pg::database();
+    let mut team = Store::connect(&url).expect("team");
+    // The team already holds another analyst's alert: its rows keep their ids.
+    let theirs = triage(&mut team, "their own alert", "LOW", 0.4, None);
+    let first = s.copy_into(&team).expect("copy");
+    let copied = |r: &soc_copilot::store::copy::CopyReport, t: &str| {
+        r.tables.iter().find(|x| x.table == t).map(|x| x.copied)
+    };
+    assert_eq!(copied(&first, "alerts"), Some(2));
+    assert_eq!(copied(&first, "triages"), Some(2));
+    assert_eq!(copied(&first, "feedback"), Some(2));
+    assert_eq!(copied(&first, "notes"), Some(1));
+    assert_eq!(copied(&first, "chat_messages"), Some(1));
+    let again = s.copy_into(&team).expect("copy again");
+    assert_eq!(again.copied(), 0, "idempotent: {again:?}");
+
+    assert!(team.triage(&theirs).expect("t").is_some());
+    assert_eq!(team.recent_triages(10).expect("list").len(), 3);
+    let acc = team.accuracy().expect("accuracy");
+    assert_eq!((acc.overall.total, acc.overall.correct), (2, 1));
+    let t = team.triage(&up).expect("t").expect("copied");
+    assert_eq!(
+        team.notes_for(t.alert_row).expect("notes")[0].text,
+        "isolated"
+    );
+    assert_eq!(team.chat_for(t.alert_row).expect("chat").len(), 1);
+    let similar = team
+        .similar_reviewed(&[1.0, 0.0], "x", 3, 0.5)
+        .expect("similar");
+    assert_eq!(similar.len(), 1);
+    assert_eq!(similar[0].analyst_verdict, "CRITICAL");
+    // New history recorded since is brought over by the next run, and only it.
+    let later = triage(&mut s, "rdp brute force on VPN-01", "MEDIUM", 0.6, None);
+    let third = s.copy_into(&team).expect("copy later");
+    assert_eq!(copied(&third, "triages"), Some(1));
+    assert!(team.triage(&later).expect("t").is_some());
+}
+
+#[test]
+fn database_urls_are_checked_and_never_shown_with_their_password() {
+    assert_eq!(
+        redact("postgres://soc:s3cret@db:5432/soc?sslmode=disable&password=x"),
+        "postgres://soc:***@db:5432/soc?sslmode=disable&password=***"
+    );
+    assert_eq!(redact("postgres://soc@db/soc"), "postgres://soc@db/soc");
+    let err =
+        soc_copilot::store::use_database("mysql://root:hunter2@db/x").expect_err("not postgres");
+    let msg = err.to_string();
+    assert!(msg.contains("not a PostgreSQL URL"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    // A server that is not there: a clear error, without the password.
+    let err = Store::connect("postgres://soc:hunter2@127.0.0.1:9/soc?connect_timeout=2")
+        .err()
+        .expect("nothing listens on port 9");
+    let msg = err.to_string();
+    assert!(msg.contains("cannot connect to the team database"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
