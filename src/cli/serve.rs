@@ -140,6 +140,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 }
             })
         };
+        let release_pipeline = pipeline.clone();
         let workers = tokio::spawn(intake::work(
             pipeline,
             backlog,
@@ -148,10 +149,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
         server::serve(listener, state, server::shutdown_signal()).await?;
         // The server (and with it the intake sender) is gone: queued alerts stay queued in
-        // the store and are triaged after the next start; runs in flight close as cancelled.
+        // the store and are triaged after the next start (or by another replica, which can
+        // take them at once: the leases are given back); runs in flight close as cancelled.
         workers.abort();
         regroup.abort();
         let _ = workers.await;
+        intake::release(&release_pipeline).await;
         eprintln!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;

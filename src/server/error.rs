@@ -124,6 +124,9 @@ impl From<crate::store::StoreError> for ApiError {
             e @ crate::store::StoreError::NotComplete { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "triage_not_complete", e.to_string())
             }
+            e @ crate::store::StoreError::HeldBy { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "alert_held", e.to_string())
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

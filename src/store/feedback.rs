@@ -80,14 +80,22 @@ pub struct NewFeedback {
 impl Store {
     /// Records feedback; an unknown triage id is an error that says how to find real ones.
     pub fn add_feedback(&mut self, f: &NewFeedback) -> Result<i64, StoreError> {
-        let status: Option<String> = self
+        let found: Option<(String, i64)> = self
             .db()
             .query_opt(
-                "SELECT status FROM triages WHERE id = ?1",
+                "SELECT status, alert_id FROM triages WHERE id = ?1",
                 args![f.triage_id],
             )?
-            .map(|r| r.get(0))
+            .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
             .transpose()?;
+        let (status, alert_row) = match found {
+            Some((s, a)) => (Some(s), Some(a)),
+            None => (None, None),
+        };
+        // Another analyst holds the alert: they judge it, unless it is taken over first.
+        if let Some(row) = alert_row {
+            self.check_not_held_by_other(row, &f.analyst)?;
+        }
         match status.as_deref() {
             None => return Err(StoreError::UnknownTriage(f.triage_id.clone())),
             // A failed run can be judged too: the analyst's verdict stands without the
@@ -125,6 +133,7 @@ impl Store {
                 "UPDATE feedback SET superseded = 1 WHERE triage_id = ?1 AND id < ?2",
                 args![f.triage_id, id],
             )?;
+            self.record_event("feedback", alert_row, Some(&f.triage_id), Some(&f.analyst))?;
             Ok(id)
         })
     }

@@ -61,6 +61,7 @@ impl Store {
                 }
                 let state = if *queue { "queued" } else { "held" };
                 let row = super::alerts::write_alert(db, alert, raw, None, Some(state))?;
+                self.record_event("alert", Some(row), None, None)?;
                 out.push(Accepted::New { row });
             }
             Ok(out)
@@ -79,16 +80,17 @@ impl Store {
     /// Alerts accepted for triage that no worker finished (the process stopped, even by
     /// `kill -9`), oldest first. Their runs left `running` by a dead process were closed as
     /// abandoned when the store opened; an alert a live process is still triaging is not
-    /// returned (it would be triaged twice).
+    /// returned (it would be triaged twice), nor one another process holds a live lease on.
     pub fn recover_intake(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
         self.reap_abandoned()?;
         let rows: Vec<i64> = self
             .db()
             .query(
                 "SELECT a.id FROM alerts a WHERE a.intake = 'queued'
+               AND (a.lease_until IS NULL OR a.lease_until < ?1)
                AND NOT EXISTS (SELECT 1 FROM triages t WHERE t.alert_id = a.id AND t.status = 'running')
              ORDER BY a.id",
-                args![],
+                args![super::now()],
             )?
             .iter()
             .map(|r| r.get::<i64>(0))

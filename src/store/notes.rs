@@ -21,13 +21,18 @@ impl Store {
         text: &str,
         analyst: &str,
     ) -> Result<i64, StoreError> {
-        self.db()
-            .query_one(
-                "INSERT INTO notes (alert_id, triage_id, text, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        let db = self.db();
+        db.transaction(false, || {
+            let id = db
+                .query_one(
+                    "INSERT INTO notes (alert_id, triage_id, text, analyst, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  RETURNING id",
-                args![alert_row, triage_id, text, analyst, now()],
-            )?
-            .get(0)
+                    args![alert_row, triage_id, text, analyst, now()],
+                )?
+                .get(0)?;
+            self.record_event("note", Some(alert_row), triage_id, Some(analyst))?;
+            Ok(id)
+        })
     }
 
     pub fn notes_for(&self, alert_row: i64) -> Result<Vec<Note>, StoreError> {

@@ -12,14 +12,20 @@ use super::{Store, StoreError, args, now};
 /// Why a run was closed by a later process.
 pub const ABANDONED: &str = "abandoned: the process running it stopped before it finished";
 
-/// This process's owner string.
+/// This process's owner string. `SOC_COPILOT_REPLICA` names the replica in place of the
+/// host (a container's or pod's name): its runs and leases are then closed by their leases
+/// running out, not by a process check on this host.
 pub fn this_process() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
         let pid = std::process::id();
+        let host = std::env::var("SOC_COPILOT_REPLICA")
+            .ok()
+            .map(|r| r.trim().replace(':', "-"))
+            .filter(|r| !r.is_empty())
+            .map_or_else(hostname, |r| format!("replica-{r}"));
         format!(
-            "{}:{pid}:{}",
-            hostname(),
+            "{host}:{pid}:{}",
             start_ticks(pid).map_or_else(|| "?".into(), |t| t.to_string())
         )
     })
@@ -96,6 +102,26 @@ impl Store {
         }
         if closed > 0 {
             tracing::warn!(closed, "runs left by a stopped process closed as abandoned");
+        }
+        // Intake leases held by a process that is gone end now, not when they run out.
+        let holders: Vec<String> = self
+            .db()
+            .query(
+                "SELECT DISTINCT claimed_by FROM alerts WHERE intake = 'queued' AND lease_until IS NOT NULL",
+                args![],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<Result<_, _>>()?;
+        for holder in holders {
+            // Only a holder named like a process of this host can be checked; any other
+            // (a replica name, another host) keeps its lease until it runs out.
+            if holder.split(':').count() == 3 && is_dead(Some(&holder)) {
+                self.db().execute(
+                    "UPDATE alerts SET lease_until = NULL WHERE claimed_by = ?1 AND intake = 'queued'",
+                    args![holder],
+                )?;
+            }
         }
         Ok(closed)
     }

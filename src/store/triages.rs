@@ -184,6 +184,9 @@ impl Store {
                 now()
             ],
         )?;
+        if n == 1 {
+            self.record_event("triage", Some(t.alert_row), Some(&t.id), None)?;
+        }
         Ok(n == 1)
     }
 

@@ -156,14 +156,14 @@ fn migrations_run_from_empty_and_are_idempotent(place: Place) {
         store.schema_version().expect("version"),
         Store::known_schema()
     );
-    assert_eq!(Store::known_schema(), 6);
+    assert_eq!(Store::known_schema(), 7);
     drop(store);
     let store = place.open();
     assert_eq!(
         store.schema_version().expect("version"),
         Store::known_schema()
     );
-    assert_eq!(Store::known_schema(), 6);
+    assert_eq!(Store::known_schema(), 7);
     drop(store);
 
     place.force_schema(99);

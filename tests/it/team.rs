@@ -349,3 +349,197 @@ fn database_urls_are_checked_and_never_shown_with_their_password() {
     assert!(msg.contains("cannot connect to the team database"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
 }
+
+crate::on_both_backends!(
+    intake_leases_hand_each_alert_to_one_worker_and_expire,
+    an_analyst_holds_an_alert_until_it_is_taken_over,
+);
+
+fn queue(s: &mut Store, n: usize, prefix: &str) {
+    let alerts: Vec<_> = (0..n)
+        .map(|i| alert(&format!("alert {i} on WS-{i}"), &format!("{prefix}-{i}")))
+        .collect();
+    let rows: Vec<_> = alerts.iter().map(|a| (a, "raw", true)).collect();
+    s.accept_intake(&rows).expect("intake");
+}
+
+fn intake_leases_hand_each_alert_to_one_worker_and_expire(place: Place) {
+    let mut s = place.open();
+    queue(&mut s, 40, "q");
+    // Two workers (as two replicas) take alerts three at a time until none is left.
+    let place = std::sync::Arc::new(place);
+    let workers: Vec<_> = ["w1", "w2"]
+        .into_iter()
+        .map(|w| {
+            let place = place.clone();
+            std::thread::spawn(move || {
+                let mut store = place.open();
+                let mut got = Vec::new();
+                loop {
+                    let rows = store.lease_intake(w, None, 3).expect("lease");
+                    if rows.is_empty() {
+                        break got;
+                    }
+                    got.extend(rows);
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = Vec::new();
+    let mut per_worker = Vec::new();
+    for w in workers {
+        let got = w.join().expect("worker");
+        per_worker.push(got.len());
+        all.extend(got);
+    }
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, 40, "every alert leased: {per_worker:?}");
+    assert_eq!(all.len(), 40, "no alert leased twice");
+    assert_eq!(s.intake_waiting().expect("waiting"), 0);
+
+    // A worker that stops renewing loses its alert to another; its run is closed, and its
+    // late verdict is not recorded: the alert ends with one complete triage.
+    queue(&mut s, 1, "late");
+    let row = s
+        .lease_intake_for("dying", Some("late-0"), 1, -1)
+        .expect("lease")[0];
+    s.start_triage("run-dying", row, "offline", None)
+        .expect("start");
+    let taken = s.lease_intake("alive", None, 5).expect("lease");
+    assert_eq!(taken, vec![row], "the expired lease is taken");
+    let t = s.triage("run-dying").expect("t").expect("exists");
+    assert_eq!(t.status, soc_copilot::store::TriageStatus::Abandoned);
+    let late = soc_copilot::store::NewTriage {
+        id: "run-dying".into(),
+        alert_row: row,
+        engine: "offline".into(),
+        verdict: Some("LOW".into()),
+        ..Default::default()
+    };
+    assert!(
+        !s.finish_triage(&late, soc_copilot::store::TriageStatus::Complete)
+            .expect("finish"),
+        "the dead worker's late verdict is not recorded"
+    );
+    assert!(
+        s.lease_intake("third", None, 5).expect("lease").is_empty(),
+        "held by alive"
+    );
+    s.renew_leases("alive").expect("renew");
+    // Once a verdict is recorded, a later pick closes the intake instead of re-running it.
+    let done = soc_copilot::store::NewTriage {
+        id: "run-alive".into(),
+        ..late
+    };
+    s.finish_triage(&done, soc_copilot::store::TriageStatus::Complete)
+        .expect("finish");
+    s.release_leases("alive").expect("release");
+    assert!(s.lease_intake("third", None, 5).expect("lease").is_empty());
+    assert!(
+        s.recover_intake()
+            .expect("recover")
+            .iter()
+            .all(|a| a.alert.id != "late-0"),
+        "closed as done"
+    );
+}
+
+fn an_analyst_holds_an_alert_until_it_is_taken_over(place: Place) {
+    use soc_copilot::store::team::ClaimOutcome;
+    let mut s = place.open();
+    let start = s.last_event().expect("events");
+    let id = triage(
+        &mut s,
+        "rundll32 from a document on FIN-WS-042",
+        "HIGH",
+        0.8,
+        None,
+    );
+    let row = s.triage(&id).expect("t").expect("exists").alert_row;
+    assert_eq!(
+        s.claim_alert(row, "ana", false).expect("claim"),
+        ClaimOutcome::Held
+    );
+    assert_eq!(
+        s.claim_alert(row, "ana", false).expect("again"),
+        ClaimOutcome::Held
+    );
+    let mut other = place.open();
+    let held = other.claim_alert(row, "bo", false).expect("claim");
+    assert!(
+        matches!(&held, ClaimOutcome::HeldBy(c) if c.analyst == "ana"),
+        "{held:?}"
+    );
+    let refused = other
+        .add_feedback(&NewFeedback {
+            triage_id: id.clone(),
+            thumbs: Some(Thumbs::Up),
+            analyst: "bo".into(),
+            ..Default::default()
+        })
+        .expect_err("held by ana");
+    assert!(
+        refused.to_string().contains("ana holds this alert"),
+        "{refused}"
+    );
+    let took = other.claim_alert(row, "bo", true).expect("takeover");
+    assert!(
+        matches!(&took, ClaimOutcome::TookOver(c) if c.analyst == "ana"),
+        "{took:?}"
+    );
+    other
+        .add_feedback(&NewFeedback {
+            triage_id: id.clone(),
+            thumbs: Some(Thumbs::Up),
+            analyst: "bo".into(),
+            ..Default::default()
+        })
+        .expect("bo judges it now");
+    assert!(
+        !s.release_claim(row, "ana").expect("release"),
+        "ana no longer holds it"
+    );
+    let history = s.claim_history(row).expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|(who, what, prev, _)| (who.as_str(), what.as_str(), prev.as_deref()))
+            .collect::<Vec<_>>(),
+        [("ana", "claim", None), ("bo", "takeover", Some("ana"))]
+    );
+    assert_eq!(s.claims().expect("claims")[0].1.analyst, "bo");
+    assert_eq!(other.release_all_claims("bo").expect("release"), 1);
+    assert!(s.claim_of(row).expect("claim").is_none());
+    let kinds: Vec<String> = s
+        .events_since(start, 100)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["triage", "claim", "takeover", "feedback", "release"],
+        "every change is in the feed, in order"
+    );
+}
+
+#[test]
+fn postgres_announces_every_event() {
+    let url = crate::support::pg::database();
+    let mut s = Store::connect(&url).expect("team");
+    let mut listener = postgres::Client::connect(&url, postgres::NoTls).expect("listener");
+    listener.batch_execute("LISTEN soc_events").expect("listen");
+    let id = s
+        .record_event("note", None, None, Some("ana"))
+        .expect("event");
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notes = listener.notifications();
+    let got = notes
+        .timeout_iter(std::time::Duration::from_secs(5))
+        .next()
+        .expect("listening works")
+        .map(|n| n.payload().to_string());
+    assert_eq!(got, Some(id.to_string()));
+}

@@ -63,7 +63,7 @@ fn level(field: &str, v: &str) -> Result<Level, ApiError> {
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Unknown triage_id", body = ErrorBody),
-        (status = 409, description = "The triage is not complete (running, failed, cancelled or abandoned)", body = ErrorBody),
+        (status = 409, description = "The triage is not complete (running, failed, cancelled or abandoned), or another analyst holds the alert (team mode)", body = ErrorBody),
         (status = 413, body = ErrorBody),
     ),
     security(("bearer" = []))
