@@ -42,6 +42,17 @@ pub enum ClaimOutcome {
     TookOver(Claim),
 }
 
+/// One line of an alert's claim history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClaimLogEntry {
+    pub analyst: String,
+    /// `claim`, `takeover` or `release`.
+    pub action: String,
+    /// Whom a takeover took it from.
+    pub previous: Option<String>,
+    pub at: String,
+}
+
 /// One change other consoles show.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -313,18 +324,22 @@ impl Store {
         Ok(n)
     }
 
-    /// The claim history of an alert: (analyst, action, previous holder, at), oldest first.
-    pub fn claim_history(
-        &self,
-        alert_row: i64,
-    ) -> Result<Vec<(String, String, Option<String>, String)>, StoreError> {
+    /// The claim history of an alert, oldest first.
+    pub fn claim_history(&self, alert_row: i64) -> Result<Vec<ClaimLogEntry>, StoreError> {
         self.db()
             .query(
                 "SELECT analyst, action, previous, at FROM claim_log WHERE alert_id = ?1 ORDER BY id",
                 args![alert_row],
             )?
             .iter()
-            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map(|r| {
+                Ok(ClaimLogEntry {
+                    analyst: r.get(0)?,
+                    action: r.get(1)?,
+                    previous: r.get(2)?,
+                    at: r.get(3)?,
+                })
+            })
             .collect()
     }
 

@@ -505,7 +505,7 @@ fn an_analyst_holds_an_alert_until_it_is_taken_over(place: Place) {
     assert_eq!(
         history
             .iter()
-            .map(|(who, what, prev, _)| (who.as_str(), what.as_str(), prev.as_deref()))
+            .map(|e| (e.analyst.as_str(), e.action.as_str(), e.previous.as_deref()))
             .collect::<Vec<_>>(),
         [("ana", "claim", None), ("bo", "takeover", Some("ana"))]
     );
