@@ -528,7 +528,7 @@ fn an_analyst_holds_an_alert_until_it_is_taken_over(place: Place) {
 #[test]
 fn postgres_announces_every_event() {
     let url = crate::support::pg::database();
-    let mut s = Store::connect(&url).expect("team");
+    let s = Store::connect(&url).expect("team");
     let mut listener = postgres::Client::connect(&url, postgres::NoTls).expect("listener");
     listener.batch_execute("LISTEN soc_events").expect("listen");
     let id = s
