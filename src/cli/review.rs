@@ -35,6 +35,9 @@ pub struct HistoryArgs {
 pub struct AccuracyArgs {
     #[arg(long)]
     pub json: bool,
+    /// Only the judgements of this analyst (default: the whole team's).
+    #[arg(long, value_name = "NAME")]
+    pub analyst: Option<String>,
 }
 
 pub fn analyst_name(ctx: &Context) -> String {
@@ -91,7 +94,7 @@ pub fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
 
 pub fn accuracy(ctx: &Context, a: AccuracyArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_in(&ctx.data_dir)?;
-    let acc = store.accuracy()?;
+    let acc = store.accuracy_of(a.analyst.as_deref())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&acc)?);
         return Ok(ExitCode::SUCCESS);
@@ -101,7 +104,10 @@ pub fn accuracy(ctx: &Context, a: AccuracyArgs) -> anyhow::Result<ExitCode> {
             .map_or("-".to_string(), |x| format!("{:.1}%", x * 100.0))
     };
     println!(
-        "reviewed triages: {} · correct {} · accuracy {}",
+        "reviewed triages{}: {} · correct {} · accuracy {}",
+        a.analyst
+            .as_deref()
+            .map_or(String::new(), |n| format!(" judged by {n}")),
         acc.overall.total,
         acc.overall.correct,
         pct(&acc.overall)
@@ -109,6 +115,12 @@ pub fn accuracy(ctx: &Context, a: AccuracyArgs) -> anyhow::Result<ExitCode> {
     println!("thumbs up {} · down {}", acc.thumbs_up, acc.thumbs_down);
     for (v, r) in &acc.per_verdict {
         println!("  {v:<9} {:>5} reviewed  {:>7}", r.total, pct(r));
+    }
+    if acc.per_analyst.len() > 1 {
+        println!("by analyst:");
+        for (who, r) in &acc.per_analyst {
+            println!("  {who:<16} {:>5} reviewed  {:>7}", r.total, pct(r));
+        }
     }
     if !acc.down_reasons.is_empty() {
         println!("thumbs-down reasons:");

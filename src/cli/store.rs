@@ -15,6 +15,22 @@ pub enum StoreCommand {
     /// intel, pseudonyms, closures) into a PostgreSQL team store. Idempotent: re-running it
     /// copies only what is new.
     Migrate(MigrateArgs),
+    /// The change feed: new alerts, verdicts, feedback, notes, claims and takeovers as every
+    /// console and replica records them (live with --follow: LISTEN/NOTIFY on PostgreSQL).
+    Events(EventsArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct EventsArgs {
+    /// Keep printing events as they are recorded (until interrupted).
+    #[arg(long)]
+    pub follow: bool,
+    /// Start after this event id (default: the newest 20, or only new ones with --follow).
+    #[arg(long, value_name = "ID")]
+    pub since: Option<i64>,
+    /// One JSON object per line, with the time it was received (`received_at`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -33,6 +49,7 @@ pub struct MigrateArgs {
 pub fn run(ctx: &Context, c: StoreCommand) -> anyhow::Result<ExitCode> {
     match c {
         StoreCommand::Migrate(a) => migrate(ctx, a),
+        StoreCommand::Events(a) => events(ctx, a),
     }
 }
 
@@ -71,6 +88,49 @@ fn migrate(ctx: &Context, a: MigrateArgs) -> anyhow::Result<ExitCode> {
     }
     if report.copied() == 0 {
         println!("nothing new: the team store already holds this history");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn events(ctx: &Context, a: EventsArgs) -> anyhow::Result<ExitCode> {
+    use soc_copilot::store::follow::Follower;
+    let store = Store::open_in(&ctx.data_dir)?;
+    let since = match a.since {
+        Some(s) => Some(s),
+        None if a.follow => None,
+        None => Some((store.last_event()? - 20).max(0)),
+    };
+    let mut follower = Follower::new(store, since)?;
+    loop {
+        let batch = follower.next(std::time::Duration::from_secs(if a.follow {
+            3600
+        } else {
+            0
+        }))?;
+        for e in &batch {
+            if a.json {
+                let mut v = serde_json::to_value(e)?;
+                v["received_at"] = soc_copilot::store::now().into();
+                println!("{v}");
+            } else {
+                println!(
+                    "#{:<6} {}  {:<9} alert {:<7} {}{}",
+                    e.id,
+                    e.at,
+                    e.kind,
+                    e.alert_row.map_or("-".into(), |r| r.to_string()),
+                    e.analyst
+                        .as_deref()
+                        .map_or(String::new(), |a| format!("by {a} ")),
+                    e.triage_id
+                        .as_deref()
+                        .map_or(String::new(), |t| format!("triage {t}"))
+                );
+            }
+        }
+        if !a.follow && batch.len() < 500 {
+            break;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,8 @@ pub struct Accuracy {
     pub down_reasons: BTreeMap<String, u64>,
     /// By engine (`offline`, `anthropic`…).
     pub per_engine: BTreeMap<String, Rate>,
+    /// By the analyst who judged (team mode: each one's view of the tool).
+    pub per_analyst: BTreeMap<String, Rate>,
 }
 
 /// Adds one outcome to the rate under `key`, allocating the key only the first time.
@@ -65,7 +67,13 @@ fn bump(map: &mut BTreeMap<String, Rate>, key: &str, correct: bool) {
 }
 
 impl Store {
+    /// The team's accuracy: every analyst's standing judgements.
     pub fn accuracy(&self) -> Result<Accuracy, StoreError> {
+        self.accuracy_of(None)
+    }
+
+    /// Accuracy as judged by one analyst (`Some`), or by the whole team (`None`).
+    pub fn accuracy_of(&self, analyst: Option<&str>) -> Result<Accuracy, StoreError> {
         // The latest feedback per triage, which carries a copy of the triage's verdict.
         let mut acc = Accuracy {
             calibration: (0..5)
@@ -79,9 +87,10 @@ impl Store {
         };
         let mut conf_sums = [0.0f64; 5];
         self.db().each(
-            "SELECT verdict, confidence, engine, thumbs, analyst_verdict, reason, substr(created_at, 1, 10)
-             FROM feedback WHERE superseded = 0 AND verdict IS NOT NULL",
-            args![],
+            "SELECT verdict, confidence, engine, thumbs, analyst_verdict, reason, substr(created_at, 1, 10), analyst
+             FROM feedback WHERE superseded = 0 AND verdict IS NOT NULL
+               AND (CAST(?1 AS TEXT) IS NULL OR analyst = ?1)",
+            args![analyst],
             |r| {
                 let verdict = r.str(0).unwrap_or_default();
                 let confidence: Option<f64> = r.get(1)?;
@@ -110,6 +119,7 @@ impl Store {
                 }
                 bump(&mut acc.per_verdict, verdict, correct);
                 bump(&mut acc.per_engine, engine, correct);
+                bump(&mut acc.per_analyst, r.str(7).unwrap_or_default(), correct);
                 bump(&mut acc.by_day, day, correct);
                 let truth = match analyst {
                     Some(a) => Some(a.to_ascii_uppercase()),

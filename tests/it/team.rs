@@ -351,6 +351,7 @@ fn database_urls_are_checked_and_never_shown_with_their_password() {
 }
 
 crate::on_both_backends!(
+    a_follower_sees_what_another_connection_records,
     intake_leases_hand_each_alert_to_one_worker_and_expire,
     an_analyst_holds_an_alert_until_it_is_taken_over,
 );
@@ -497,6 +498,9 @@ fn an_analyst_holds_an_alert_until_it_is_taken_over(place: Place) {
             ..Default::default()
         })
         .expect("bo judges it now");
+    assert_eq!(s.accuracy_of(Some("bo")).expect("bo's").overall.total, 1);
+    assert_eq!(s.accuracy_of(Some("ana")).expect("ana's").overall.total, 0);
+    assert_eq!(s.accuracy().expect("team").per_analyst["bo"].correct, 1);
     assert!(
         !s.release_claim(row, "ana").expect("release"),
         "ana no longer holds it"
@@ -542,4 +546,106 @@ fn postgres_announces_every_event() {
         .expect("listening works")
         .map(|n| n.payload().to_string());
     assert_eq!(got, Some(id.to_string()));
+}
+
+crate::on_both_backends!(similar_cases_come_from_the_index_once_history_is_large);
+
+/// Unit vectors in clusters, like embeddings of alerts from a few dozen rules.
+pub fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let unit = |v: Vec<f32>| {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let centers: Vec<Vec<f32>> = (0..40)
+        .map(|_| unit((0..dim).map(|_| rng.random_range(-1.0..1.0)).collect()))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centers[i % centers.len()];
+            unit(
+                c.iter()
+                    .map(|x| x + rng.random_range(-0.35..0.35))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn similar_cases_come_from_the_index_once_history_is_large(place: Place) {
+    let mut s = place.open();
+    let n = soc_copilot::store::precedent::ANN_FROM + 500;
+    let vectors = clustered(n + 60, 32, 7);
+    for (i, v) in vectors[..n].iter().enumerate() {
+        let a = alert(&format!("reviewed {i}"), &format!("r-{i}"));
+        let id = crate::store::triage_alert(&mut s, &a, "LOW", 0.5, Some(v));
+        feedback(&mut s, &id, Thumbs::Up, None, None);
+    }
+    assert!(
+        soc_copilot::store::precedent::warm(&s, std::time::Duration::from_secs(120)).expect("warm"),
+        "the index is built once the history is large"
+    );
+    let (mut hits, mut wanted) = (0usize, 0usize);
+    for q in &vectors[n..] {
+        let exact = s.similar_reviewed_exact(q, "none", 5, 0.0).expect("exact");
+        let ann = s.similar_reviewed(q, "none", 5, 0.0).expect("ann");
+        assert_eq!(ann.len(), 5);
+        wanted += exact.len();
+        hits += exact
+            .iter()
+            .filter(|e| ann.iter().any(|a| a.alert_key == e.alert_key))
+            .count();
+    }
+    let recall = hits as f64 / wanted as f64;
+    assert!(
+        recall >= 0.95,
+        "index recall@5 {recall:.3} against the exact scan"
+    );
+    // Kept current: an alert reviewed now is found at once.
+    let q = &vectors[n];
+    let id = crate::store::triage_alert(&mut s, &alert("just now", "fresh"), "HIGH", 0.9, Some(q));
+    feedback(&mut s, &id, Thumbs::Down, Some("BENIGN"), None);
+    let got = s.similar_reviewed(q, "none", 3, 0.0).expect("ann");
+    assert_eq!(got[0].alert_key, "fresh", "{got:?}");
+    assert_eq!(got[0].analyst_verdict, "BENIGN");
+}
+
+fn a_follower_sees_what_another_connection_records(place: Place) {
+    use soc_copilot::store::follow::Follower;
+    let mut s = place.open();
+    let id = triage(&mut s, "certutil download on HR-LT-19", "HIGH", 0.8, None);
+    let row = s.triage(&id).expect("t").expect("exists").alert_row;
+    let mut follower = match &place {
+        Place::Postgres(url) => Follower::team(url, None).expect("follow"),
+        Place::Sqlite(_) => Follower::new(place.open(), None).expect("follow"),
+    };
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let at = std::time::Instant::now();
+        s.add_note(row, None, "owner says it is a test", "bo")
+            .expect("note");
+        at
+    });
+    let got = follower
+        .next(std::time::Duration::from_secs(10))
+        .expect("events");
+    let seen = std::time::Instant::now();
+    let written = writer.join().expect("writer");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].kind, "note");
+    assert_eq!(got[0].analyst.as_deref(), Some("bo"));
+    assert_eq!(got[0].alert_row, Some(row));
+    // PostgreSQL wakes the follower at once; SQLite is polled every 500 ms.
+    assert!(
+        seen.duration_since(written) < std::time::Duration::from_secs(2),
+        "seen {:?} after it was written",
+        seen.duration_since(written)
+    );
+    assert!(
+        follower
+            .next(std::time::Duration::ZERO)
+            .expect("none")
+            .is_empty()
+    );
 }

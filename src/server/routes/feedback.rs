@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::store::accuracy::Accuracy;
 use crate::store::feedback::{NewFeedback, Thumbs};
@@ -125,14 +126,28 @@ pub async fn feedback(
     .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AccuracyQuery {
+    /// Only this analyst's judgements (default: the whole team's).
+    #[param(max_length = 64)]
+    pub analyst: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/feedback/accuracy",
-    responses((status = 200, body = Accuracy), (status = 401, body = ErrorBody)),
+    params(AccuracyQuery),
+    responses((status = 200, body = Accuracy), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn accuracy(State(s): State<Arc<AppState>>) -> Result<Json<Accuracy>, ApiError> {
-    tokio::task::spawn_blocking(move || Ok(Json(s.stores.get()?.accuracy()?)))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+pub async fn accuracy(
+    State(s): State<Arc<AppState>>,
+    q: Result<Query<AccuracyQuery>, QueryRejection>,
+) -> Result<Json<Accuracy>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    tokio::task::spawn_blocking(move || {
+        Ok(Json(s.stores.get()?.accuracy_of(q.analyst.as_deref())?))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
 }
