@@ -82,7 +82,9 @@ def sql(psql, url, query):
 
 
 def alert(i):
-    hosts = [f"FIN-WS-{n:03d}" for n in range(60)]
+    # A large estate: 2,000 hosts, 3,000 users (alerts on one host or user within the hour
+    # still correlate, as they would).
+    host = f"{['FIN', 'HR', 'ENG', 'WEB'][i % 4]}-WS-{(i * 7) % 2000:04d}"
     rules = [
         ("Encoded PowerShell launched by Office", "high"),
         ("LSASS memory read by unsigned process", "critical"),
@@ -94,11 +96,11 @@ def alert(i):
     title, sev = rules[i % len(rules)]
     return {
         "alert_id": f"storm-{i}",
-        "title": f"{title} on {hosts[i % len(hosts)]}",
+        "title": f"{title} on {host}",
         "severity": sev,
         "source": "edr",
-        "host": hosts[i % len(hosts)],
-        "user": f"user{i % 97}",
+        "host": host,
+        "user": f"user{(i * 13) % 3000:04d}",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "description": f"{title}; process tree and command line attached (event {i}).",
         "process": {"name": "powershell.exe", "command_line": f"powershell -enc SQBFAFgA{i}"},
@@ -138,6 +140,7 @@ def main():
     if not os.path.exists(BIN):
         sys.exit("build the release binary first: cargo build --release")
     root = tempfile.mkdtemp(prefix="storm-")
+    os.chmod(root, 0o755)  # the server user must reach its directory inside
     env = dict(os.environ)
     shared = os.path.join(os.path.dirname(REPO), "shared")
     env.setdefault("ORT_DYLIB_PATH", f"{shared}/runtime/libonnxruntime.so.1.31.1")

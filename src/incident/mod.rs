@@ -289,10 +289,20 @@ pub fn refresh_if_changed(
     if *last == Some(now) {
         return Ok(None);
     }
-    let r = refresh(store, s)?;
+    // Replicas on one team database take turns: while one regroups, the others skip (the
+    // result is the same shared table).
+    if !store.try_lock(REGROUP_LOCK)? {
+        return Ok(None);
+    }
+    let r = refresh(store, s);
+    store.unlock(REGROUP_LOCK)?;
+    let r = r?;
     *last = Some(now);
     Ok(Some(r))
 }
+
+/// The team-wide lock a background regroup holds.
+const REGROUP_LOCK: i64 = 5318;
 
 /// At most this many members are described to the engine (the prompt stays bounded).
 const MAX_MEMBERS: usize = 40;

@@ -285,10 +285,10 @@ impl Store {
             db.execute("DELETE FROM incident_alerts", args![])?;
             db.execute("DELETE FROM incidents", args![])?;
             let at = now();
+            let mut heads = Vec::with_capacity(incidents.len());
+            let mut members = Vec::new();
             for (i, id) in incidents.iter().zip(&ids) {
-                db.execute(
-                    "INSERT INTO incidents (id, title, first_at, last_at, alert_count, triage_id, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                heads.push(
                     args![
                         id,
                         i.title,
@@ -297,15 +297,23 @@ impl Store {
                         i.members.len() as i64,
                         kept.get(id),
                         at
-                    ],
-                )?;
+                    ]
+                    .to_vec(),
+                );
                 for (pos, (row, why)) in i.members.iter().enumerate() {
-                    db.execute(
-                        "INSERT INTO incident_alerts (alert_id, incident_id, position, why) VALUES (?1, ?2, ?3, ?4)",
-                        args![row, id, pos as i64, why],
-                    )?;
+                    members.push(args![row, id, pos as i64, why].to_vec());
                 }
             }
+            db.insert_many(
+                "incidents",
+                &["id", "title", "first_at", "last_at", "alert_count", "triage_id", "updated_at"],
+                &heads,
+            )?;
+            db.insert_many(
+                "incident_alerts",
+                &["alert_id", "incident_id", "position", "why"],
+                &members,
+            )?;
             Ok(())
         })
     }

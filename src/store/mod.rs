@@ -884,12 +884,13 @@ impl Store {
         let path = self.path.clone();
         let db = &self.db;
         let pg = db.dialect() == Dialect::Postgres;
-        if pg {
-            db.batch("CREATE TABLE IF NOT EXISTS soc_copilot_schema (version BIGINT NOT NULL)")?;
-        }
-        // The exclusive transaction takes the write lock first, so two processes starting
-        // together do not both run the same migration.
+        // The exclusive transaction takes the write lock first (on PostgreSQL an advisory
+        // lock, before anything else — even creating the version table races otherwise), so
+        // two processes starting together do not both run the same migration.
         db.transaction(true, || {
+            if pg {
+                db.batch("CREATE TABLE IF NOT EXISTS soc_copilot_schema (version BIGINT NOT NULL)")?;
+            }
             let current = if pg {
                 match db.query_opt("SELECT version FROM soc_copilot_schema", args![])? {
                     Some(r) => r.get(0)?,

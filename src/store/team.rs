@@ -197,6 +197,27 @@ impl Store {
         )
     }
 
+    /// Takes a team-wide lock named by `key` if it is free (PostgreSQL advisory lock, held by
+    /// this connection until `unlock`); `false` when another process holds it. SQLite has no
+    /// such lock: always `true` (its writers queue on the file instead).
+    pub fn try_lock(&self, key: i64) -> Result<bool, StoreError> {
+        match self.db().dialect() {
+            Dialect::Postgres => self
+                .db()
+                .query_one("SELECT pg_try_advisory_lock(?1)", args![key])?
+                .get(0),
+            Dialect::Sqlite => Ok(true),
+        }
+    }
+
+    pub fn unlock(&self, key: i64) -> Result<(), StoreError> {
+        if self.db().dialect() == Dialect::Postgres {
+            self.db()
+                .query_one("SELECT pg_advisory_unlock(?1)", args![key])?;
+        }
+        Ok(())
+    }
+
     /// Intake alerts still waiting for a worker (queued, no live lease).
     pub fn intake_waiting(&self) -> Result<i64, StoreError> {
         self.db()

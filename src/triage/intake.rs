@@ -119,7 +119,20 @@ pub async fn work(
                     }
                     Vec::new()
                 },
-                Some(_) = running.join_next(), if !running.is_empty() => Vec::new(),
+                Some(_) = running.join_next(), if !running.is_empty() => {
+                    // A worker is free and this replica's own intake is empty: take the next
+                    // alert nobody holds at once (a stopped replica's backlog drains at the
+                    // pace of the workers, not of the sweep).
+                    let free = permits.available_permits();
+                    if open && rx.is_empty() && free > 0 {
+                        lease(&pipeline, worker, None, free).await
+                            .into_iter()
+                            .map(|a| (a, true))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                },
             }
         };
         for (alert, leased) in next {
