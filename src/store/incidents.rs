@@ -306,7 +306,15 @@ impl Store {
             }
             db.insert_many(
                 "incidents",
-                &["id", "title", "first_at", "last_at", "alert_count", "triage_id", "updated_at"],
+                &[
+                    "id",
+                    "title",
+                    "first_at",
+                    "last_at",
+                    "alert_count",
+                    "triage_id",
+                    "updated_at",
+                ],
                 &heads,
             )?;
             db.insert_many(
