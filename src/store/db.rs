@@ -215,8 +215,33 @@ pub enum Dialect {
 }
 
 pub(crate) struct Pg {
-    client: RefCell<postgres::Client>,
+    /// Always `Some` until dropped.
+    client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+/// Runs a blocking PostgreSQL call where it may block: as is outside a tokio runtime; on a
+/// multi-thread runtime's thread after stepping out of it (`block_in_place`); on a
+/// current-thread runtime on a thread of its own. The `postgres` client drives its own
+/// runtime and panics when started inside another.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => f(),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        Ok(_) => std::thread::scope(|s| s.spawn(f).join())
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Closing the connection blocks too.
+        if let Some(client) = self.client.get_mut().take() {
+            off_runtime(move || drop(client));
+        }
+    }
 }
 
 pub(crate) enum Backend {
@@ -268,7 +293,7 @@ impl Db {
     pub fn postgres(client: postgres::Client) -> Db {
         Db {
             backend: Backend::Postgres(Box::new(Pg {
-                client: RefCell::new(client),
+                client: RefCell::new(Some(client)),
                 statements: RefCell::new(HashMap::new()),
             })),
             depth: Cell::new(0),
@@ -295,7 +320,10 @@ impl Db {
     pub fn is_closed(&self) -> bool {
         match &self.backend {
             Backend::Sqlite(_) => false,
-            Backend::Postgres(pg) => pg.client.try_borrow().is_ok_and(|c| c.is_closed()),
+            Backend::Postgres(pg) => pg
+                .client
+                .try_borrow()
+                .is_ok_and(|c| c.as_ref().is_none_or(postgres::Client::is_closed)),
         }
     }
 
@@ -465,22 +493,18 @@ impl Db {
 
 impl Pg {
     /// Runs a client call, stepping out of a tokio runtime when called from one.
-    fn run<T>(
+    fn run<T: Send>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, StoreError> {
-        let mut client = self
+        let mut guard = self
             .client
             .try_borrow_mut()
             .map_err(|_| StoreError::Type("the PostgreSQL connection is already in use".into()))?;
-        let in_runtime = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let out = if in_runtime {
-            tokio::task::block_in_place(|| f(&mut client))
-        } else {
-            f(&mut client)
-        };
-        out.map_err(StoreError::from)
+        let client = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Type("the PostgreSQL connection was closed".into()))?;
+        off_runtime(move || f(client)).map_err(StoreError::from)
     }
 
     fn prepare(&self, sql: &str) -> Result<postgres::Statement, StoreError> {

@@ -735,17 +735,11 @@ impl Store {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let connect = || config.connect(postgres::NoTls);
-        let in_runtime = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let client = if in_runtime {
-            tokio::task::block_in_place(connect)
-        } else {
-            connect()
-        }
-        .map_err(|source| StoreError::Connect {
-            target: shown.clone(),
-            source,
+        let client = db::off_runtime(|| config.connect(postgres::NoTls)).map_err(|source| {
+            StoreError::Connect {
+                target: shown.clone(),
+                source,
+            }
         })?;
         let mut store = Store {
             db: Db::postgres(client),

@@ -649,3 +649,35 @@ fn a_follower_sees_what_another_connection_records(place: Place) {
             .is_empty()
     );
 }
+
+/// The `postgres` client blocks on a runtime of its own: a store used, and dropped, on a
+/// tokio runtime's thread (the console's event loop, the server, a current-thread runtime)
+/// must step out of that runtime first instead of panicking.
+#[test]
+fn a_team_store_is_used_and_dropped_inside_async_runtimes() {
+    let url = crate::support::pg::database();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let u = url.clone();
+    multi.block_on(async move {
+        let s = Store::connect(&u).expect("connect on a worker");
+        s.ping().expect("ping on a worker");
+        let pool =
+            soc_copilot::store::StorePool::team(std::path::PathBuf::from("/nonexistent"), &u);
+        pool.get().expect("pooled").ping().expect("ping");
+        drop(pool);
+        drop(s);
+    });
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    current.block_on(async move {
+        let s = Store::connect(&url).expect("connect on a current-thread runtime");
+        assert!(s.recent_alerts(5).expect("query").is_empty());
+        drop(s);
+    });
+}
