@@ -271,6 +271,8 @@ fn ioc_history_and_related_alerts_come_from_the_store_and_old_stores_are_backfil
              DROP INDEX alerts_created;
              DROP TABLE incident_alerts; DROP TABLE incident_pairs; DROP TABLE incidents;
              DROP TABLE exports; DROP TABLE pseudonyms; DROP TABLE closures;
+             DROP TABLE alert_claims; DROP TABLE claim_log; DROP TABLE events;
+             ALTER TABLE alerts DROP COLUMN claimed_by; ALTER TABLE alerts DROP COLUMN lease_until;
              PRAGMA user_version = 4;",
         )
         .expect("downgrade");
