@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::db::{Db, Value};
+use super::db::{Db, Value, placeholders};
 use super::{Store, StoreError};
 
 /// Rows copied and rows found already there, per table.
@@ -152,15 +152,7 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "incidents",
-        cols: &[
-            "id",
-            "title",
-            "first_at",
-            "last_at",
-            "alert_count",
-            "triage_id",
-            "updated_at",
-        ],
+        cols: super::incidents::INCIDENT_COLUMNS,
         key: None,
         remap: &[("id", Remap::Incident)],
         order: "id",
@@ -248,10 +240,9 @@ fn copy_alerts(
         table: "alerts".into(),
         ..Default::default()
     };
-    let placeholders: Vec<String> = (1..=12).map(|i| format!("?{i}")).collect();
     let insert = format!(
         "INSERT INTO alerts ({ALERT_COLS}) VALUES ({}) ON CONFLICT (alert_key) DO NOTHING RETURNING id",
-        placeholders.join(", ")
+        placeholders(1, 12)
     );
     let rows = src.query(
         &format!("SELECT id, {ALERT_COLS} FROM alerts ORDER BY id"),
@@ -300,11 +291,10 @@ fn copy_table(
     report: &mut CopyReport,
 ) -> Result<(), StoreError> {
     let cols = t.cols.join(", ");
-    let placeholders: Vec<String> = (1..=t.cols.len()).map(|i| format!("?{i}")).collect();
     let insert = format!(
         "INSERT INTO {} ({cols}) VALUES ({}) ON CONFLICT DO NOTHING",
         t.name,
-        placeholders.join(", ")
+        placeholders(1, t.cols.len())
     );
     let exists = t.key.map(|key| {
         let cond: Vec<String> = key

@@ -255,6 +255,14 @@ pub(crate) struct Db {
     depth: Cell<u32>,
 }
 
+/// `n` placeholders numbered from `first`: `?3, ?4, ?5`.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `?N` → `$N` outside quoted strings and identifiers.
 pub fn to_postgres(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -369,12 +377,7 @@ impl Db {
         let mut n = 0;
         for chunk in rows.chunks(CHUNK) {
             let tuples: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let p: Vec<String> = (0..cols.len())
-                        .map(|c| format!("?{}", r * cols.len() + c + 1))
-                        .collect();
-                    format!("({})", p.join(", "))
-                })
+                .map(|r| format!("({})", placeholders(r * cols.len() + 1, cols.len())))
                 .collect();
             let sql = format!(
                 "INSERT INTO {table} ({}) VALUES {}",

@@ -69,6 +69,17 @@ fn level_rank(v: &str) -> usize {
     LEVELS.iter().position(|l| *l == v).unwrap_or(0)
 }
 
+/// The `incidents` table's columns, in the order rows are written.
+pub(crate) const INCIDENT_COLUMNS: &[&str] = &[
+    "id",
+    "title",
+    "first_at",
+    "last_at",
+    "alert_count",
+    "triage_id",
+    "updated_at",
+];
+
 /// Alerts that stand for an incident (its triage) are not correlated themselves.
 pub const INCIDENT_FORMAT: &str = "incident";
 
@@ -304,19 +315,7 @@ impl Store {
                     members.push(args![row, id, pos as i64, why].to_vec());
                 }
             }
-            db.insert_many(
-                "incidents",
-                &[
-                    "id",
-                    "title",
-                    "first_at",
-                    "last_at",
-                    "alert_count",
-                    "triage_id",
-                    "updated_at",
-                ],
-                &heads,
-            )?;
+            db.insert_many("incidents", INCIDENT_COLUMNS, &heads)?;
             db.insert_many(
                 "incident_alerts",
                 &["alert_id", "incident_id", "position", "why"],

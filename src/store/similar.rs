@@ -83,10 +83,9 @@ impl Store {
         // A fixed number of parameters (the list padded with its last row) keeps one
         // prepared statement.
         let n = rows.len().next_power_of_two().max(8);
-        let list: Vec<String> = (0..n).map(|i| format!("?{}", i + 2)).collect();
         let sql = format!(
             "{CASES} AND a.alert_key != ?1 AND a.id IN ({})",
-            list.join(", ")
+            super::db::placeholders(2, n)
         );
         let mut params = vec![super::db::Value::Text(exclude_key.to_string())];
         params.extend((0..n).map(|i| super::db::Value::Int(rows[i.min(rows.len() - 1)])));

@@ -102,7 +102,7 @@ pub async fn work(
                     if free == 0 {
                         Vec::new()
                     } else {
-                        lease(&pipeline, worker, None, free).await
+                        lease(&pipeline, worker, None, free, true).await
                             .into_iter()
                             .map(|a| (a, true))
                             .collect()
@@ -125,7 +125,7 @@ pub async fn work(
                     // pace of the workers, not of the sweep).
                     let free = permits.available_permits();
                     if open && rx.is_empty() && free > 0 {
-                        lease(&pipeline, worker, None, free).await
+                        lease(&pipeline, worker, None, free, false).await
                             .into_iter()
                             .map(|a| (a, true))
                             .collect()
@@ -144,7 +144,7 @@ pub async fn work(
                 let key = alert.alert.id.clone();
                 // An alert from this replica's own intake is leased first: another replica
                 // may have taken it already (then it is theirs), or it may be done.
-                if !leased && lease(&p, worker, Some(&key), 1).await.is_empty() {
+                if !leased && lease(&p, worker, Some(&key), 1, false).await.is_empty() {
                     drop(permit);
                     return;
                 }
@@ -182,19 +182,20 @@ pub async fn release(pipeline: &Pipeline) {
     }
 }
 
-/// Leases intake alerts in the store (`key`: that one only) and loads them.
+/// Leases intake alerts in the store (`key`: that one only) and loads them; with `reap`
+/// (the timed sweep), first closes what processes that died on this host left behind.
 async fn lease(
     pipeline: &Pipeline,
     worker: &'static str,
     key: Option<&str>,
     n: usize,
+    reap: bool,
 ) -> Vec<LoadedAlert> {
     let stores = pipeline.stores.clone();
     let key = key.map(str::to_string);
     let got = tokio::task::spawn_blocking(move || {
         let mut store = stores.get()?;
-        if key.is_none() {
-            // A sweep first closes what processes that died on this host left behind.
+        if reap {
             store.reap_abandoned()?;
         }
         let rows = store.lease_intake(worker, key.as_deref(), n)?;
