@@ -69,7 +69,15 @@ impl Follower {
     pub fn next(&mut self, timeout: Duration) -> Result<Vec<Event>, StoreError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let got = self.store.events_since(self.watermark, 500)?;
+            let got = match self.store.events_since(self.watermark, 500) {
+                Ok(got) => got,
+                Err(e) => {
+                    // The server went away (a restart, a failover): the next call starts
+                    // over on a new connection, from the same watermark.
+                    self.reconnect();
+                    return Err(e);
+                }
+            };
             if let Some(last) = got.last() {
                 self.watermark = last.id;
                 return Ok(got);
@@ -79,6 +87,21 @@ impl Follower {
                 return Ok(Vec::new());
             }
             self.wait(left.min(POLL));
+        }
+    }
+
+    /// Opens a new connection when the old one is closed (PostgreSQL).
+    fn reconnect(&mut self) {
+        let Some(url) = self.url.clone().filter(|_| self.store.db().is_closed()) else {
+            return;
+        };
+        match Store::connect(&url) {
+            Ok(store) => {
+                self.store = store;
+                self.listener = None;
+                self.listen();
+            }
+            Err(e) => tracing::warn!("the event feed cannot reconnect yet: {e}"),
         }
     }
 

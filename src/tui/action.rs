@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::store::accuracy::Accuracy;
 use crate::store::feedback::DownReason;
+use crate::store::team::Claim;
 use crate::triage::{Level, TriageOutcome};
 
 use super::state::{LoadedItem, PreviewDoc, TechniqueDetail, TechniqueRow};
@@ -99,6 +100,13 @@ pub enum Action {
     Closures,
     /// Reverse the selected alert's autonomous closure.
     UndoClosure,
+    // Team mode.
+    /// Take the selected alert over from the analyst who holds it (recorded).
+    TakeOver,
+    /// Let go of the selected alert, so a colleague can take it.
+    Release,
+    /// On the statistics screen: switch between the whole team's figures and yours.
+    StatsScope,
 
     // Worker results.
     KbProgress(String),
@@ -221,4 +229,32 @@ pub enum Action {
     ClosureUndone {
         key: String,
     },
+    /// What asking the store for an alert did (team mode).
+    ClaimDone {
+        item: ItemId,
+        result: Result<ClaimNews, String>,
+    },
+    /// A triage did not start: another analyst holds the alert.
+    TriageRefused {
+        item: ItemId,
+        run: RunId,
+        holder: Claim,
+    },
+    /// What other analysts and replicas recorded, read back from the team store.
+    TeamUpdate(Vec<super::state::TeamChange>),
+}
+
+/// The answer to a claim, a takeover or a release.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimNews {
+    /// The analyst holds it now (it was free, or theirs already).
+    Held,
+    /// Someone else holds it; nothing changed.
+    HeldBy(Claim),
+    /// Taken over from this holder (recorded in the claim log).
+    TookOver(Claim),
+    /// Let go.
+    Released,
+    /// The analyst did not hold it; nothing changed.
+    NotHeld,
 }

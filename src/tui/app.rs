@@ -100,8 +100,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         engine,
         data_dir: opts.data_dir.clone(),
         config: opts.config.clone(),
+        database: crate::store::database_url()
+            .filter(|u| crate::store::is_postgres_url(u))
+            .map(str::to_string),
     };
     let mut state = State::new(&label, &opts.config.analyst_name());
+    state.team = cfg.database.is_some();
     let h = &opts.config.handoff;
     state.handoff_ready = [
         (crate::handoff::Target::TheHive, &h.thehive),

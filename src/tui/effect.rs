@@ -20,6 +20,8 @@ pub enum Effect {
         delimiter: String,
         /// Use the offline engine for this run, whatever the session's engine is.
         offline: bool,
+        /// Team mode: claim the alert first, and do not start when another analyst holds it.
+        claim: bool,
     },
     /// Stop a run; `alert_key` names the alert whose open store rows get closed.
     Cancel {
@@ -38,6 +40,9 @@ pub enum Effect {
         item: ItemId,
         feedback: NewFeedback,
         what: String,
+        /// Team mode: the alert to claim before the judgement is written (refused when
+        /// another analyst holds it).
+        claim: Option<Arc<LoadedAlert>>,
     },
     SaveNote {
         item: ItemId,
@@ -45,7 +50,10 @@ pub enum Effect {
         triage_id: Option<String>,
         text: String,
     },
-    LoadStats,
+    /// Accuracy as one analyst judged (`Some`), or the whole team (`None`).
+    LoadStats {
+        analyst: Option<String>,
+    },
     LoadDetail {
         id: String,
     },
@@ -97,9 +105,24 @@ pub enum Effect {
     UndoClosure {
         key: String,
     },
+    /// Claim an alert for the analyst (team mode); `takeover` takes it from whoever holds it.
+    Claim {
+        item: ItemId,
+        alert: Arc<LoadedAlert>,
+        takeover: bool,
+    },
+    /// Let go of an alert the analyst holds.
+    Release {
+        item: ItemId,
+        alert: Arc<LoadedAlert>,
+    },
+    /// Follow the team store's change feed from the queue's load on.
+    Follow,
     /// Leave: cancel every run (closing their store rows) and stop.
     Quit {
         running: Vec<(RunId, String)>,
+        /// Team mode: let go of every alert this analyst holds.
+        release: bool,
     },
 }
 

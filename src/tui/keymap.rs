@@ -371,6 +371,20 @@ fn defaults() -> Vec<Row> {
             "reopen an alert closed automatically",
             Action::UndoClosure,
         ),
+        (
+            "take_over",
+            Normal,
+            &["T"],
+            "team: take over a colleague's alert (recorded)",
+            Action::TakeOver,
+        ),
+        (
+            "release",
+            Normal,
+            &["L"],
+            "team: let go of the alert you hold",
+            Action::Release,
+        ),
         ("filter", Normal, &["/"], "filter the queue", Action::Filter),
         ("help", Normal, &["?"], "this help", Action::Help),
         (
@@ -467,6 +481,13 @@ fn defaults() -> Vec<Row> {
             &["s"],
             "toggle statistics",
             Action::Stats,
+        ),
+        (
+            "stats_scope",
+            Popup,
+            &["a"],
+            "statistics: the whole team's or yours",
+            Action::StatsScope,
         ),
         (
             "input_submit",

@@ -499,6 +499,7 @@ async fn headless_flow_triage_feedback_chat_with_mock_anthropic() {
         params: TriageParams::default(),
         concurrency: 2,
         export_dir: dir.path().join("exports"),
+        database: None,
     };
     let (tx, mut rx) = mpsc::channel(soc_copilot::tui::workers::ACTION_QUEUE);
     let mut w = Workers::new(cfg, tx, tokio::runtime::Handle::current());
@@ -652,6 +653,7 @@ pub(crate) fn w_config(dir: &std::path::Path) -> WorkerConfig {
         params: TriageParams::default(),
         concurrency: 2,
         export_dir: dir.join("exports"),
+        database: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod console;
 mod console_cases;
 mod console_e2e;
+mod console_team;
 mod faults;
 mod fixture_kb;
 mod handoff;

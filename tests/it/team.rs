@@ -650,6 +650,58 @@ fn a_follower_sees_what_another_connection_records(place: Place) {
     );
 }
 
+/// A follower outlives its server connection: after the server drops it (a restart, a
+/// failover) the next read fails, and the one after reads on a new connection from the
+/// same watermark, so nothing recorded meanwhile is missed.
+#[test]
+fn a_follower_reconnects_after_the_server_drops_it() {
+    use soc_copilot::store::follow::Follower;
+    let url = crate::support::pg::database();
+    let place = Place::Postgres(url.clone());
+    let mut s = place.open();
+    let id = triage(&mut s, "psexec to FIN-SRV-2", "HIGH", 0.8, None);
+    let row = s.triage(&id).expect("t").expect("exists").alert_row;
+    let mut follower = Follower::team(&url, None).expect("follow");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("admin");
+    let killed = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate");
+    assert!(
+        killed >= 2,
+        "the follower's connections were dropped ({killed})"
+    );
+    let mut s = place.open();
+    s.add_note(row, None, "written while the follower was cut off", "bo")
+        .expect("note");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut errors = 0;
+    let got = loop {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        match follower.next(std::time::Duration::from_millis(200)) {
+            Ok(events) if !events.is_empty() => break events,
+            Ok(_) => {}
+            Err(_) => errors += 1,
+        }
+    };
+    assert!(errors >= 1, "the dropped connection was noticed");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].kind, "note");
+    // And it is listening again: the next event wakes it at once.
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        s.add_note(row, None, "and another", "bo").expect("note");
+    });
+    let next = follower
+        .next(std::time::Duration::from_secs(10))
+        .expect("events");
+    writer.join().expect("writer");
+    assert_eq!(next.len(), 1);
+}
+
 /// The `postgres` client blocks on a runtime of its own: a store used, and dropped, on a
 /// tokio runtime's thread (the console's event loop, the server, a current-thread runtime)
 /// must step out of that runtime first instead of panicking.

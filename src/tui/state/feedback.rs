@@ -13,6 +13,9 @@ impl State {
     /// why there is none.
     fn judgeable(&mut self) -> Option<(usize, String, Option<Level>)> {
         let id = self.selected_id()?;
+        if self.refuse_if_held(id, "judge") {
+            return None;
+        }
         let it = &self.items[id];
         if it.run.is_some() {
             self.notice("wait for the verdict before judging it");
@@ -80,6 +83,7 @@ impl State {
                 analyst: self.analyst.clone(),
             },
             what,
+            claim: self.team.then(|| self.items[id].alert.clone()),
         }]
     }
 

@@ -165,6 +165,8 @@ pub struct History {
     pub seen_before: Vec<crate::intel::enrich::History>,
     /// A standing autonomous closure: its id and justification.
     pub closed: Option<(i64, String)>,
+    /// Team mode: the analyst who holds the alert.
+    pub holder: Option<crate::store::team::Claim>,
 }
 
 /// An alert as a worker hands it to the console.
@@ -217,6 +219,8 @@ pub struct Item {
     pub seen_before: Vec<crate::intel::enrich::History>,
     /// Closed by `[autoclose]` (id when known, justification); reversible with `u`.
     pub closed: Option<(Option<i64>, String)>,
+    /// Team mode: the analyst who holds the alert (this one included), as last known.
+    pub holder: Option<crate::store::team::Claim>,
 }
 
 impl Item {
@@ -264,6 +268,7 @@ impl Item {
             haystack,
             seen_before: h.seen_before,
             closed: h.closed.map(|(id, why)| (Some(id), why)),
+            holder: h.holder,
         };
         if let (Some(v), Some(p)) = (h.verdict, h.provenance) {
             item.set_result(v, p);
@@ -313,6 +318,17 @@ impl Item {
         } else {
             ItemStatus::Triaged
         };
+    }
+
+    /// The status when no run is going: what the alert's latest result makes it.
+    pub fn settled_status(&self) -> ItemStatus {
+        if self.verdict.is_some() {
+            ItemStatus::Triaged
+        } else if self.failure.is_some() {
+            ItemStatus::Failed
+        } else {
+            ItemStatus::New
+        }
     }
 
     pub fn is_running(&self) -> bool {

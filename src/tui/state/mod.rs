@@ -9,6 +9,7 @@ mod item;
 pub mod markdown;
 mod queue;
 mod runs;
+mod team;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ pub use item::{
     ChatEntry, ChatRole, Failure, History, Item, ItemStatus, Judgement, LoadedItem, StreamText,
     TechniqueRow, severity_label, verdict_label,
 };
+pub use team::{TeamChange, clock, held_line, holder_text};
 
 use crate::store::accuracy::Accuracy;
 
@@ -209,6 +211,12 @@ pub struct State {
     pub closure_selected: usize,
     /// Case systems with a base URL and key configured.
     pub handoff_ready: Vec<crate::handoff::Target>,
+    /// The store is a team database: alerts are claimed, and colleagues' work arrives live.
+    pub team: bool,
+    /// The change feed is followed (asked once, when the queue has loaded).
+    pub following: bool,
+    /// The statistics screen shows this analyst's judgements rather than the team's.
+    pub stats_mine: bool,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -258,6 +266,9 @@ impl State {
             closures: None,
             closure_selected: 0,
             handoff_ready: Vec::new(),
+            team: false,
+            following: false,
+            stats_mine: false,
             quit: false,
             dirty: true,
         }
@@ -406,7 +417,16 @@ impl State {
                 }
                 Vec::new()
             }
-            Action::Stats => self.toggle_overlay(Overlay::Stats, vec![Effect::LoadStats]),
+            Action::Stats => {
+                let load = self.load_stats();
+                self.toggle_overlay(Overlay::Stats, vec![load])
+            }
+            Action::StatsScope => self.stats_scope(),
+            Action::TakeOver => self.take_over(),
+            Action::Release => self.release(),
+            Action::ClaimDone { item, result } => self.claim_done(item, result),
+            Action::TriageRefused { item, run, holder } => self.triage_refused(item, run, holder),
+            Action::TeamUpdate(changes) => self.team_update(changes),
             Action::TechniqueDetail => self.open_detail(),
             Action::IndicatorHistory => {
                 let Some((item, alert)) = self
@@ -495,9 +515,22 @@ impl State {
                     ));
                 }
                 self.load_errors = errors;
+                if self.team && !self.following {
+                    self.following = true;
+                    return vec![Effect::Follow];
+                }
                 Vec::new()
             }
-            Action::AlertsArrived { items, source } => {
+            Action::AlertsArrived { mut items, source } => {
+                if self.team {
+                    // The team feed may have brought them already.
+                    let known: std::collections::HashSet<&str> = self
+                        .items
+                        .iter()
+                        .map(|i| i.alert.alert.id.as_str())
+                        .collect();
+                    items.retain(|i| !known.contains(i.alert.alert.id.as_str()));
+                }
                 let n = items.len();
                 let first = self.items.len();
                 self.add_items(items);
@@ -727,7 +760,10 @@ impl State {
             .iter()
             .map(|(run, (item, _))| (*run, self.items[*item].alert.alert.id.clone()))
             .collect();
-        vec![Effect::Quit { running }]
+        vec![Effect::Quit {
+            running,
+            release: self.team,
+        }]
     }
 
     fn input(&mut self, c: Option<char>) -> Vec<Effect> {

@@ -29,7 +29,14 @@ impl State {
         live.then_some(it)
     }
 
-    fn start_triage(&mut self, id: ItemId, status: ItemStatus, offline: bool) -> Vec<Effect> {
+    /// `claim`: the analyst opened this alert (team mode claims it before the run starts).
+    fn start_triage(
+        &mut self,
+        id: ItemId,
+        status: ItemStatus,
+        offline: bool,
+        claim: bool,
+    ) -> Vec<Effect> {
         let run = self.new_run(id, RunKind::Triage);
         let it = &mut self.items[id];
         it.run = Some(run);
@@ -45,6 +52,7 @@ impl State {
             alert: it.alert.clone(),
             delimiter: it.fence.clone(),
             offline,
+            claim: claim && self.team,
         }]
     }
 
@@ -72,6 +80,9 @@ impl State {
         let Some(id) = self.selected_id() else {
             return Vec::new();
         };
+        if self.refuse_if_held(id, "triage") {
+            return Vec::new();
+        }
         let it = &self.items[id];
         if it.run.is_some() {
             self.notice("already triaging this alert (Esc cancels)");
@@ -79,19 +90,28 @@ impl State {
         }
         if it.verdict.is_some() && !again && !offline {
             self.notice("already triaged: r re-triages it");
-            return Vec::new();
+            // Opening it still claims it (team mode).
+            return self.open_claim(id).into_iter().collect();
         }
         if !self.can_triage() {
             return Vec::new();
         }
         self.reasoning_scroll = None;
-        self.start_triage(id, ItemStatus::Triaging, offline)
+        self.start_triage(id, ItemStatus::Triaging, offline, true)
     }
 
     /// Starts a batch over `ids` (queued behind the worker slots).
-    fn start_batch(&mut self, ids: Vec<ItemId>, offline: bool, what: &str) -> Vec<Effect> {
+    fn start_batch(&mut self, mut ids: Vec<ItemId>, offline: bool, what: &str) -> Vec<Effect> {
+        // What colleagues hold is theirs to triage.
+        let before = ids.len();
+        ids.retain(|id| self.held_by_other(*id).is_none());
+        let held = before - ids.len();
         if ids.is_empty() {
-            self.notice(format!("no {what} alerts to triage"));
+            self.notice(if held > 0 {
+                format!("no {what} alerts to triage ({held} held by colleagues)")
+            } else {
+                format!("no {what} alerts to triage")
+            });
             return Vec::new();
         }
         if !self.can_triage() {
@@ -102,15 +122,20 @@ impl State {
         let n = ids.len();
         let effects = ids
             .into_iter()
-            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, offline))
+            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, offline, false))
             .collect();
         if !matches!(self.kb, KbState::Loading(_)) {
             self.notice(format!(
-                "triaging {n} {what} alerts{}",
+                "triaging {n} {what} alerts{}{}",
                 if offline {
                     " with the offline engine"
                 } else {
                     ""
+                },
+                if held > 0 {
+                    format!(" ({held} held by colleagues skipped)")
+                } else {
+                    String::new()
                 }
             ));
         }
@@ -151,6 +176,7 @@ impl State {
                     .alert
                     .severity
                     .is_some_and(|s| s >= min)
+                    && self.held_by_other(*i).is_none()
             })
             .collect();
         if due.is_empty() {
@@ -158,7 +184,7 @@ impl State {
         }
         self.batch.get_or_insert(Batch::default()).total += due.len();
         due.into_iter()
-            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, false))
+            .flat_map(|id| self.start_triage(id, ItemStatus::Queued, false, false))
             .collect()
     }
 
@@ -260,13 +286,7 @@ impl State {
             {
                 b.total = b.total.saturating_sub(1);
             }
-            it.status = if it.verdict.is_some() {
-                ItemStatus::Triaged
-            } else if it.failure.is_some() {
-                ItemStatus::Failed
-            } else {
-                ItemStatus::New
-            };
+            it.status = it.settled_status();
             it.reasoning.push("\n\n*[cancelled by the analyst]*");
             it.reasoning.settle();
             effects.push(Effect::Cancel {

@@ -519,7 +519,7 @@ fn popups_open_close_and_ask_for_their_data() {
 
     assert!(matches!(
         s.update(Action::Stats).as_slice(),
-        [Effect::LoadStats]
+        [Effect::LoadStats { analyst: None }]
     ));
     s.update(Action::StatsLoaded(Box::default()));
     assert!(s.stats.is_some());
@@ -583,11 +583,11 @@ fn quit_asks_while_streams_run() {
     assert!(!s.quit);
     let fx = s.update(Action::ConfirmQuit);
     assert!(s.quit);
-    assert!(matches!(fx.as_slice(), [Effect::Quit { running }] if running.len() == 1));
+    assert!(matches!(fx.as_slice(), [Effect::Quit { running, .. }] if running.len() == 1));
 
     let mut idle = loaded();
     assert!(
-        matches!(idle.update(Action::Quit).as_slice(), [Effect::Quit { running }] if running.is_empty())
+        matches!(idle.update(Action::Quit).as_slice(), [Effect::Quit { running, .. }] if running.is_empty())
     );
     assert!(idle.quit);
 }
@@ -662,6 +662,7 @@ fn history_from_the_store_comes_back() {
         failure: None,
         seen_before: vec![],
         closed: None,
+        holder: None,
     };
     let mut s = State::new("offline", "t");
     s.update(Action::QueueLoaded {
@@ -901,3 +902,6 @@ fn popup_and_pane_scrolling_clamps_to_what_is_there() {
     s.update(Action::ChatScroll(50));
     assert_eq!(s.chat_scroll, None, "back at the end: follows");
 }
+
+#[path = "team_tests.rs"]
+mod team_tests;

@@ -54,6 +54,21 @@ fn row<'a>(it: &'a Item, v: &View<'_>, narrow: bool) -> Line<'a> {
         Some(l) => Span::styled(format!("→{:<4} ", verdict_label(l)), t.level(l)),
         None => Span::raw(if narrow { " " } else { "      " }),
     });
+    // Team mode: who holds it — a colleague (theirs until taken over), or this analyst.
+    if v.state.team
+        && let Some(c) = &it.holder
+    {
+        spans.push(if c.analyst == v.state.analyst {
+            Span::styled("@me ", t.good())
+        } else {
+            let name: String = c
+                .analyst
+                .chars()
+                .take(if narrow { 6 } else { 10 })
+                .collect();
+            Span::styled(format!("@{name} "), t.bad())
+        });
+    }
     // Seen before: an indicator of this alert was in earlier stored alerts (`h` lists them).
     if !it.seen_before.is_empty() {
         let n = crate::intel::enrich::earlier_alerts(&it.seen_before);

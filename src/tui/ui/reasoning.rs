@@ -9,6 +9,24 @@ use super::super::state::{Item, ItemStatus, KbState, State};
 use super::{View, block, text, title_span};
 
 fn header(it: Option<&Item>, v: &View<'_>) -> String {
+    let mut s = header_of_run(it, v);
+    // Team mode: a colleague's alert says so first, where even a narrow title shows it.
+    if let Some(c) = it
+        .and_then(|i| i.holder.as_ref())
+        .filter(|c| v.state.team && c.analyst != v.state.analyst)
+    {
+        s.insert_str(
+            " Reasoning".len(),
+            &format!(
+                " · held by {}",
+                c.analyst.chars().take(16).collect::<String>()
+            ),
+        );
+    }
+    s
+}
+
+fn header_of_run(it: Option<&Item>, v: &View<'_>) -> String {
     let Some(p) = it.and_then(|i| i.provenance.as_ref()) else {
         let engine = if it.is_some_and(|i| i.offline_run) {
             "offline"
@@ -177,6 +195,20 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>, focused: bool) {
     match it {
         None => lines.push(Line::styled("Select an alert.", t.dim())),
         Some(it) => {
+            if let Some(c) = it
+                .holder
+                .as_ref()
+                .filter(|c| s.team && c.analyst != s.analyst)
+            {
+                lines.push(Line::styled(
+                    format!(
+                        "{}: theirs to triage and judge — {} takes it over (recorded)",
+                        super::super::state::holder_text(c),
+                        v.keymap.keys_for("take_over"),
+                    ),
+                    t.bad(),
+                ));
+            }
             match it.status {
                 ItemStatus::New if it.reasoning.text.is_empty() => {
                     lines.push(Line::styled(

@@ -36,7 +36,7 @@ fn summary<'a>(a: &Accuracy, v: &View<'_>) -> Vec<Line<'a>> {
             None => format!("{e}: no judged alerts"),
         })
         .collect();
-    vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::styled("Accuracy ", t.heading()),
             Span::styled(
@@ -59,7 +59,20 @@ fn summary<'a>(a: &Accuracy, v: &View<'_>) -> Vec<Line<'a>> {
             },
             t.dim(),
         ),
-    ]
+    ];
+    // Team mode: each analyst's judgements of the tool, side by side.
+    if a.per_analyst.len() > 1 {
+        let each: Vec<String> = a
+            .per_analyst
+            .iter()
+            .map(|(who, r)| format!("{who} {}% ({})", pct(r), r.total))
+            .collect();
+        lines.push(Line::styled(
+            format!("By analyst: {}", each.join(" · ")),
+            t.dim(),
+        ));
+    }
+    lines
 }
 
 fn titled(title: impl Into<String>, v: &View<'_>) -> Block<'static> {
@@ -188,11 +201,22 @@ pub fn draw(f: &mut Frame, v: &View<'_>) {
     v.state.extents.overlay.set(0);
     let [area, _status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(full);
     f.render_widget(Clear, area);
-    let b = block(
-        Span::styled(" Statistics (s or Esc closes) ", v.theme.heading()),
-        true,
-        &v.theme,
-    );
+    let s = v.state;
+    let title = if s.stats_mine {
+        format!(
+            " Statistics · your judgements, {} ({} the team's · s or Esc closes) ",
+            s.analyst,
+            v.keymap.keys_for("stats_scope")
+        )
+    } else if s.team {
+        format!(
+            " Statistics · the team ({} yours · s or Esc closes) ",
+            v.keymap.keys_for("stats_scope")
+        )
+    } else {
+        " Statistics (s or Esc closes) ".to_string()
+    };
+    let b = block(Span::styled(title, v.theme.heading()), true, &v.theme);
     let inner = b.inner(area);
     f.render_widget(b, area);
     let Some(a) = &v.state.stats else {

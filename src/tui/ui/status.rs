@@ -33,6 +33,10 @@ pub fn draw(f: &mut Frame, area: Rect, v: &View<'_>) {
         .filter(|i| matches!(i.status, ItemStatus::Triaged | ItemStatus::Reviewed))
         .count();
     let mut spans = vec![Span::styled(format!(" {} ", s.engine), t.heading())];
+    // Team mode: who is at this console (it claims alerts in that name).
+    if s.team {
+        spans.push(Span::styled(format!("· {} @ team ", s.analyst), t.accent()));
+    }
     match &s.kb {
         KbState::Loading(m) => spans.push(Span::styled(format!("· {m} "), t.accent())),
         KbState::Failed(_) => spans.push(Span::styled("· no knowledge base ", t.bad())),

@@ -47,8 +47,21 @@ fn load_queue(shared: &Shared, tx: &mpsc::Sender<Action>, source: Source) {
     };
     let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
     let store = shared.store();
-    let items = loaded
-        .alerts
+    let mut alerts = loaded.alerts;
+    if let Ok(st) = &store {
+        // The feed is followed from here on, so nothing recorded while the queue loads is
+        // missed.
+        match st.last_event() {
+            Ok(w) => shared
+                .watermark
+                .store(w, std::sync::atomic::Ordering::SeqCst),
+            Err(e) => tracing::warn!("could not read the change feed's position: {e}"),
+        }
+        if shared.cfg.database.is_some() {
+            alerts.extend(team_alerts(st, &alerts));
+        }
+    }
+    let items = alerts
         .into_iter()
         .map(|alert| {
             let history = match &store {
@@ -69,7 +82,37 @@ fn load_queue(shared: &Shared, tx: &mpsc::Sender<Action>, source: Source) {
     let _ = tx.blocking_send(Action::QueueLoaded { items, errors });
 }
 
-fn history(
+/// How many of the team's latest alerts a console joining the shift starts with.
+pub const TEAM_RECENT: usize = 200;
+
+/// The team's latest stored alerts that the loaded queue does not have, oldest first.
+fn team_alerts(
+    store: &Store,
+    loaded: &[crate::alert::load::LoadedAlert],
+) -> Vec<crate::alert::load::LoadedAlert> {
+    let known: std::collections::HashSet<&str> =
+        loaded.iter().map(|a| a.alert.id.as_str()).collect();
+    let recent = match store.recent_alerts(TEAM_RECENT) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("could not read the team's recent alerts: {e}");
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<_> = recent
+        .into_iter()
+        .filter(|a| !known.contains(a.alert.id.as_str()))
+        .map(|a| crate::alert::load::LoadedAlert {
+            alert: a.alert,
+            raw: a.raw,
+            origin: super::team::ORIGIN.to_string(),
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+pub(super) fn history(
     store: &Store,
     alert: &crate::alert::Alert,
 ) -> Result<History, crate::store::StoreError> {
@@ -90,6 +133,11 @@ fn history(
             .map(|n| n.text)
             .collect(),
         closed: store.open_closure(&sa.alert.id)?,
+        // Names come from other consoles and API callers: text like any other.
+        holder: store.claim_of(sa.row)?.map(|c| crate::store::team::Claim {
+            analyst: crate::alert::sanitize::sanitize(&c.analyst),
+            at: c.at,
+        }),
         ..History::default()
     };
     // The latest run decides what the alert shows: a failure (with what the model said),

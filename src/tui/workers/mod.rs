@@ -9,6 +9,7 @@ mod kb;
 mod load;
 mod runs;
 mod save;
+mod team;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub struct WorkerConfig {
     pub params: TriageParams,
     pub concurrency: usize,
     pub export_dir: PathBuf,
+    /// The team database (PostgreSQL) when the store is shared: alerts are claimed and the
+    /// change feed is followed.
+    pub database: Option<String>,
 }
 
 struct Shared {
@@ -48,6 +52,8 @@ struct Shared {
     kb: watch::Sender<KbSlot>,
     stores: Arc<StorePool>,
     permits: Semaphore,
+    /// The change feed's newest event when the queue was read: following starts there.
+    watermark: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -89,7 +95,10 @@ impl Workers {
     pub fn new(cfg: WorkerConfig, tx: mpsc::Sender<Action>, rt: tokio::runtime::Handle) -> Workers {
         let (kb, _) = watch::channel(None);
         let permits = Semaphore::new(cfg.concurrency.max(1));
-        let stores = Arc::new(StorePool::new(cfg.data_dir.clone()));
+        let stores = Arc::new(match &cfg.database {
+            Some(url) => StorePool::team(cfg.data_dir.clone(), url),
+            None => StorePool::new(cfg.data_dir.clone()),
+        });
         let intel = crate::intel::remote::Investigator::for_config(&cfg.config, stores.clone())
             .map(Arc::new);
         Workers {
@@ -99,6 +108,7 @@ impl Workers {
                 kb,
                 stores,
                 permits,
+                watermark: std::sync::atomic::AtomicI64::new(0),
             }),
             tx,
             rt,
@@ -133,6 +143,7 @@ impl Workers {
                 alert,
                 delimiter,
                 offline,
+                claim,
             } => {
                 let fut = runs::triage(
                     self.shared.clone(),
@@ -143,6 +154,7 @@ impl Workers {
                         alert,
                         delimiter,
                         offline,
+                        claim,
                     },
                 );
                 self.spawn_run(run, fut);
@@ -181,14 +193,28 @@ impl Workers {
                 item,
                 feedback,
                 what,
-            } => self.blocking(move |s, tx| save::feedback(s, tx, item, &feedback, what)),
+                claim,
+            } => self.blocking(move |s, tx| {
+                save::feedback(s, tx, item, &feedback, what, claim.as_deref());
+            }),
             Effect::SaveNote {
                 item,
                 alert,
                 triage_id,
                 text,
             } => self.blocking(move |s, tx| save::note(s, tx, item, &alert, triage_id, &text)),
-            Effect::LoadStats => self.blocking(save::stats),
+            Effect::LoadStats { analyst } => {
+                self.blocking(move |s, tx| save::stats(s, tx, analyst.as_deref()));
+            }
+            Effect::Claim {
+                item,
+                alert,
+                takeover,
+            } => self.blocking(move |s, tx| team::claim(s, tx, item, &alert, takeover)),
+            Effect::Release { item, alert } => {
+                self.blocking(move |s, tx| team::release(s, tx, item, &alert));
+            }
+            Effect::Follow => team::follow(self.shared.clone(), self.tx.clone()),
             Effect::LoadIocHistory { item, alert } => self.blocking(move |s, tx| {
                 let action = match s.store().and_then(|st| {
                     crate::intel::enrich::seen_before(&st, &alert.alert, 20)
@@ -250,7 +276,7 @@ impl Workers {
             Effect::UndoClosure { key } => {
                 self.blocking(move |s, tx| cases::undo_closure(s, tx, key));
             }
-            Effect::Quit { running } => {
+            Effect::Quit { running, release } => {
                 for (run, _) in &running {
                     if let Some(h) = self.tasks.remove(run) {
                         h.abort();
@@ -261,6 +287,15 @@ impl Workers {
                 let h = self.rt.spawn_blocking(move || {
                     for (_, key) in running {
                         save::close_runs(&shared, &key, "the console was closed while it ran");
+                    }
+                    // Colleagues can take what this analyst held.
+                    if release {
+                        let analyst = shared.cfg.config.analyst_name();
+                        if let Err(e) = shared.store().and_then(|mut st| {
+                            st.release_all_claims(&analyst).map_err(|e| e.to_string())
+                        }) {
+                            tracing::warn!("could not let go of the alerts held: {e}");
+                        }
                     }
                 });
                 self.tasks.insert(RunId(0), h.abort_handle());

@@ -14,7 +14,7 @@ use crate::search::Hit;
 use crate::triage::events::{Event, outbox};
 use crate::triage::{Request, Verdict};
 
-use super::super::action::{Action, ItemId, RunId};
+use super::super::action::{Action, ClaimNews, ItemId, RunId};
 use super::super::effect::SentPrompt;
 use super::super::state::{PreviewDoc, TechniqueRow};
 use super::Shared;
@@ -30,6 +30,8 @@ pub(super) struct TriageRun {
     pub alert: Arc<LoadedAlert>,
     pub delimiter: String,
     pub offline: bool,
+    /// Claim the alert first (team mode); a colleague's alert is not triaged.
+    pub claim: bool,
 }
 
 pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: TriageRun) {
@@ -39,7 +41,36 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
         alert,
         delimiter,
         offline,
+        claim,
     } = r;
+    if claim {
+        let (s, a) = (shared.clone(), alert.clone());
+        let claimed = tokio::task::spawn_blocking(move || super::team::claim_now(&s, &a, false))
+            .await
+            .unwrap_or_else(|e| Err(format!("the claim did not finish: {e}")));
+        match claimed {
+            Ok(ClaimNews::HeldBy(holder)) => {
+                let _ = tx.send(Action::TriageRefused { item, run, holder }).await;
+                let (s, t) = (shared.clone(), tx.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || super::team::reload(&s, &t, &alert)).await;
+                return;
+            }
+            Ok(news) => {
+                let _ = tx
+                    .send(Action::ClaimDone {
+                        item,
+                        result: Ok(news),
+                    })
+                    .await;
+            }
+            Err(e) => {
+                let error = format!("the alert could not be claimed in the team store: {e}");
+                let _ = tx.send(Action::TriageFailed { item, run, error }).await;
+                return;
+            }
+        }
+    }
     let Ok(_permit) = shared.permits.acquire().await else {
         return;
     };

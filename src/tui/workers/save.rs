@@ -46,11 +46,42 @@ pub(super) fn feedback(
     item: ItemId,
     f: &NewFeedback,
     what: String,
+    claim: Option<&LoadedAlert>,
 ) {
+    // Team mode: judging an alert claims it; another analyst's alert is not judged here.
+    if let Some(alert) = claim {
+        match super::team::claim_now(s, alert, false) {
+            Ok(super::super::action::ClaimNews::HeldBy(c)) => {
+                let error = super::super::state::held_line(&c);
+                let _ = tx.blocking_send(Action::ClaimDone {
+                    item,
+                    result: Ok(super::super::action::ClaimNews::HeldBy(c)),
+                });
+                report(tx, item, what, Err(error));
+                super::team::reload(s, tx, alert);
+                return;
+            }
+            Ok(news) => {
+                let _ = tx.blocking_send(Action::ClaimDone {
+                    item,
+                    result: Ok(news),
+                });
+            }
+            Err(e) => {
+                report(tx, item, what, Err(e));
+                super::team::reload(s, tx, alert);
+                return;
+            }
+        }
+    }
     let r = s
         .store()
         .and_then(|mut st| st.add_feedback(f).map(|_| ()).map_err(|e| e.to_string()));
+    let refused = r.is_err() && claim.is_some();
     report(tx, item, what, r);
+    if let (true, Some(alert)) = (refused, claim) {
+        super::team::reload(s, tx, alert);
+    }
 }
 
 pub(super) fn note(
@@ -75,10 +106,10 @@ pub(super) fn note(
     report(tx, item, "note".into(), r);
 }
 
-pub(super) fn stats(s: &Shared, tx: &mpsc::Sender<Action>) {
+pub(super) fn stats(s: &Shared, tx: &mpsc::Sender<Action>, analyst: Option<&str>) {
     let r = s
         .store()
-        .and_then(|st| st.accuracy().map_err(|e| e.to_string()));
+        .and_then(|st| st.accuracy_of(analyst).map_err(|e| e.to_string()));
     let _ = tx.blocking_send(match r {
         Ok(a) => Action::StatsLoaded(Box::new(a)),
         Err(e) => Action::StatsFailed(e),
