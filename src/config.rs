@@ -138,12 +138,17 @@ pub struct TriageConfig {
 
 impl Config {
     /// The analyst recorded with feedback and notes: `[analyst] name`, else `$USER`.
+    /// Who is at this console or CLI: recorded with claims and judgements, and shown (to
+    /// colleagues too), so it is cleaned of control and escape sequences like alert text.
     pub fn analyst_name(&self) -> String {
+        let clean = |n: String| {
+            Some(crate::alert::sanitize::sanitize(n.trim())).filter(|n| !n.trim().is_empty())
+        };
         self.analyst
             .name
             .clone()
-            .filter(|n| !n.trim().is_empty())
-            .or_else(|| std::env::var("USER").ok())
+            .and_then(clean)
+            .or_else(|| std::env::var("USER").ok().and_then(clean))
             .unwrap_or_else(|| "analyst".into())
     }
 }

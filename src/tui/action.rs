@@ -193,6 +193,12 @@ pub enum Action {
         error: String,
     },
     StatsLoaded(Box<Accuracy>),
+    /// Figures read for one scope: one analyst's judgements (`Some`) or the team's. Kept
+    /// only when that is still the scope shown (a slower read of the other is dropped).
+    ScopedStats {
+        analyst: Option<String>,
+        stats: Box<Accuracy>,
+    },
     StatsFailed(String),
     /// The latest evaluation-lab results (`eval triage`, `eval feedback`, `backtest`), one line each.
     LabLoaded {
@@ -234,11 +240,13 @@ pub enum Action {
         item: ItemId,
         result: Result<ClaimNews, String>,
     },
-    /// A triage did not start: another analyst holds the alert.
+    /// A triage did not start: another analyst holds the alert (`holder`), or the team
+    /// store could not say who does (`why`).
     TriageRefused {
         item: ItemId,
         run: RunId,
-        holder: Claim,
+        holder: Option<Claim>,
+        why: String,
     },
     /// What other analysts and replicas recorded, read back from the team store.
     TeamUpdate(Vec<super::state::TeamChange>),

@@ -804,8 +804,12 @@ impl Default for Keymap {
 
 impl Keymap {
     /// The defaults with `[tui.keys]` applied. Errors name the command or the key.
+    /// A key given to a command is taken from the other commands of its mode, so what the
+    /// analyst chose always wins over a default (one added later included); two commands
+    /// given the same key in one mode is an error.
     pub fn with_overrides(overrides: &BTreeMap<String, KeyList>) -> Result<Keymap, String> {
         let mut map = Keymap::default();
+        let mut chosen: Vec<(Mode, Chord, &str)> = Vec::new();
         for (name, keys) in overrides {
             let Some(b) = map.bindings.iter_mut().find(|b| b.name == name) else {
                 return Err(format!(
@@ -817,6 +821,23 @@ impl Keymap {
                 .iter()
                 .map(|k| Chord::parse(k).map_err(|e| format!("[tui.keys] {name}: {e}")))
                 .collect::<Result<_, _>>()?;
+            for k in &b.keys {
+                if let Some((_, _, other)) = chosen.iter().find(|(m, c, _)| *m == b.mode && c == k)
+                {
+                    return Err(format!(
+                        "[tui.keys] {name} and {other} both use {}; give one of them another key",
+                        k.label()
+                    ));
+                }
+                chosen.push((b.mode, *k, name.as_str()));
+            }
+        }
+        for b in &mut map.bindings {
+            if overrides.contains_key(b.name) {
+                continue;
+            }
+            b.keys
+                .retain(|k| !chosen.iter().any(|(m, c, _)| *m == b.mode && c == k));
         }
         Ok(map)
     }
@@ -947,5 +968,64 @@ mod tests {
                 .unwrap_err()
                 .contains("Hyper-q")
         );
+    }
+
+    /// A key the analyst gives a command wins over every default of that mode, whatever
+    /// the order of the table (defaults added later included); two commands given one key
+    /// in a mode are refused.
+    #[test]
+    fn a_chosen_key_wins_over_every_default_of_its_mode() {
+        let k = |c| key(KeyCode::Char(c), KeyModifiers::NONE);
+        let map = Keymap::default();
+        // Every default key of every mode, given to the last command of that mode.
+        for b in &map.bindings {
+            let Some(last) = map.bindings.iter().rev().find(|x| x.mode == b.mode) else {
+                continue;
+            };
+            if last.name == b.name {
+                continue;
+            }
+            for chord in &b.keys {
+                // Arrow labels (↑) are not names config can use: those keys are skipped.
+                if Chord::parse(&chord.label()).ok() != Some(*chord) {
+                    continue;
+                }
+                let mut o = BTreeMap::new();
+                o.insert(last.name.to_string(), KeyList::One(chord.label()));
+                let m = Keymap::with_overrides(&o).unwrap();
+                let pressed = KeyEvent::new(
+                    chord.code,
+                    if chord.ctrl {
+                        KeyModifiers::CONTROL
+                    } else if chord.alt {
+                        KeyModifiers::ALT
+                    } else {
+                        KeyModifiers::NONE
+                    },
+                );
+                let got = m.action(b.mode, &pressed).map(|a| format!("{a:?}"));
+                assert_eq!(
+                    got,
+                    Some(format!("{:?}", last.action)),
+                    "{} given to {} in {:?}",
+                    chord.label(),
+                    last.name,
+                    b.mode
+                );
+            }
+        }
+        let mut both = BTreeMap::new();
+        both.insert("filter".to_string(), KeyList::One("T".into()));
+        both.insert("help".to_string(), KeyList::One("T".into()));
+        let e = Keymap::with_overrides(&both).unwrap_err();
+        assert!(e.contains("filter") && e.contains("help"), "{e}");
+        // The plain case the class came from: `T` for the filter, past the team keys.
+        let mut o = BTreeMap::new();
+        o.insert("filter".to_string(), KeyList::One("T".into()));
+        let m = Keymap::with_overrides(&o).unwrap();
+        assert!(matches!(
+            m.action(Mode::Normal, &k('T')),
+            Some(Action::Filter)
+        ));
     }
 }

@@ -246,6 +246,20 @@ async fn shift(url: String) {
     alice
         .until("bob's release", |s| s.items[0].holder.is_none())
         .await;
+
+    // A name is text others wrote: whatever it carries reaches no terminal.
+    let mut raw = Store::connect(&url).expect("connect");
+    raw.claim_alert(row, "eve\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J", false)
+        .expect("claim");
+    alice
+        .until("the hostile holder", |s| s.items[0].holder.is_some())
+        .await;
+    let shown = alice.holder(0).expect("holder");
+    assert!(
+        shown.starts_with("eve") && !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+    assert!(!crate::console::screen(&alice.c, 160, 45).contains('\u{1b}'));
 }
 
 #[test]
@@ -281,15 +295,18 @@ fn the_console_shows_its_analyst_who_holds_what_and_the_teams_figures() {
         ..Accuracy::default()
     };
     a.per_analyst.insert("bob".into(), rate(1, 2));
+    a.per_analyst
+        .insert("eve\u{1b}[2J\u{1b}]0;pwned\u{7}".into(), rate(0, 1));
     a.per_analyst.insert("tester".into(), rate(2, 2));
     c.dispatch(Action::Stats);
     c.dispatch(Action::StatsLoaded(Box::new(a)));
     let s = crate::console::screen(&c, 160, 45);
     assert!(s.contains("Statistics · the team (a yours"), "{s}");
     assert!(
-        s.contains("By analyst: bob 50% (2) · tester 100% (2)"),
+        s.contains("By analyst: bob 50% (2) · eve 0% (1) · tester 100% (2)"),
         "{s}"
     );
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'), "{s}");
     c.dispatch(Action::StatsScope);
     let s = crate::console::screen(&c, 160, 45);
     assert!(s.contains("your judgements, tester"), "{s}");

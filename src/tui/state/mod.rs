@@ -425,7 +425,12 @@ impl State {
             Action::TakeOver => self.take_over(),
             Action::Release => self.release(),
             Action::ClaimDone { item, result } => self.claim_done(item, result),
-            Action::TriageRefused { item, run, holder } => self.triage_refused(item, run, holder),
+            Action::TriageRefused {
+                item,
+                run,
+                holder,
+                why,
+            } => self.triage_refused(item, run, holder, why),
             Action::TeamUpdate(changes) => self.team_update(changes),
             Action::TechniqueDetail => self.open_detail(),
             Action::IndicatorHistory => {
@@ -522,20 +527,33 @@ impl State {
                 Vec::new()
             }
             Action::AlertsArrived { mut items, source } => {
+                let n = items.len();
+                // The team feed may have brought some already: those are not added twice,
+                // but they are triaged on arrival like the rest when nothing has yet.
+                let mut due = Vec::new();
                 if self.team {
-                    // The team feed may have brought them already.
-                    let known: std::collections::HashSet<&str> = self
+                    let known: std::collections::HashMap<&str, ItemId> = self
                         .items
                         .iter()
-                        .map(|i| i.alert.alert.id.as_str())
+                        .enumerate()
+                        .map(|(i, it)| (it.alert.alert.id.as_str(), i))
                         .collect();
-                    items.retain(|i| !known.contains(i.alert.alert.id.as_str()));
+                    items.retain(|i| match known.get(i.alert.alert.id.as_str()) {
+                        Some(id) => {
+                            due.push(*id);
+                            false
+                        }
+                        None => true,
+                    });
+                    due.retain(|id| {
+                        self.items[*id].status == ItemStatus::New && !self.items[*id].is_running()
+                    });
                 }
-                let n = items.len();
                 let first = self.items.len();
                 self.add_items(items);
                 self.notice(format!("{n} new alert(s) from {source}"));
-                self.auto_triage_from(first)
+                due.extend(first..self.items.len());
+                self.auto_triage(due)
             }
             Action::TriageStarted { item, run } => {
                 if let Some(it) = self.current(item, run, RunKind::Triage) {
@@ -616,6 +634,13 @@ impl State {
             Action::StatsLoaded(a) => {
                 self.stats = Some(a);
                 self.stats_error = None;
+                Vec::new()
+            }
+            Action::ScopedStats { analyst, stats } => {
+                if analyst.is_some() == self.stats_mine {
+                    self.stats = Some(stats);
+                    self.stats_error = None;
+                }
                 Vec::new()
             }
             Action::StatsFailed(e) => {

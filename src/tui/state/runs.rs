@@ -161,15 +161,16 @@ impl State {
         self.start_batch(failed, offline, "failed")
     }
 
-    /// Starts triage of the alerts from `first` on whose severity reaches `auto_triage`.
-    pub(super) fn auto_triage_from(&mut self, first: ItemId) -> Vec<Effect> {
+    /// Starts triage of those of `ids` whose severity reaches `auto_triage`.
+    pub(super) fn auto_triage(&mut self, ids: Vec<ItemId>) -> Vec<Effect> {
         let Some(min) = self.auto_triage else {
             return Vec::new();
         };
         if matches!(self.kb, KbState::Failed(_)) {
             return Vec::new();
         }
-        let due: Vec<ItemId> = (first..self.items.len())
+        let due: Vec<ItemId> = ids
+            .into_iter()
             .filter(|i| {
                 self.items[*i]
                     .alert
@@ -188,11 +189,16 @@ impl State {
             .collect()
     }
 
-    fn batch_step(&mut self, failed: bool) {
+    /// A batch's run ended (`Some(failed)`), or was dropped before it started (`None`: it
+    /// no longer counts).
+    pub(super) fn batch_step_or_drop(&mut self, ended: Option<bool>) {
         if let Some(b) = &mut self.batch {
-            b.done += 1;
-            if failed {
-                b.failed += 1;
+            match ended {
+                Some(failed) => {
+                    b.done += 1;
+                    b.failed += usize::from(failed);
+                }
+                None => b.total = b.total.saturating_sub(1),
             }
             if b.done >= b.total {
                 let (total, failed) = (b.total, b.failed);
@@ -229,7 +235,7 @@ impl State {
         if streamed.len() > it.reasoning.text.len() {
             it.reasoning = StreamText::settled(streamed);
         }
-        self.batch_step(false);
+        self.batch_step_or_drop(Some(false));
         Vec::new()
     }
 
@@ -251,7 +257,7 @@ impl State {
         it.failure = Some(Failure::new(error.clone(), raw));
         let title = self.title_of(item);
         self.error(format!("triage of “{title}” failed: {error}"));
-        self.batch_step(true);
+        self.batch_step_or_drop(Some(true));
         Vec::new()
     }
 

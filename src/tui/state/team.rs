@@ -174,12 +174,16 @@ impl State {
         Vec::new()
     }
 
-    /// A triage the worker did not start because a colleague held the alert first.
+    /// A triage the worker did not start: a colleague held the alert first (or took it
+    /// while the run waited for a slot), or the team store could not say who holds it. The
+    /// alert is shown as the store holds it (the worker reloads it); a batch no longer
+    /// counts it.
     pub(super) fn triage_refused(
         &mut self,
         item: ItemId,
         run: RunId,
-        holder: Claim,
+        holder: Option<Claim>,
+        why: String,
     ) -> Vec<Effect> {
         if self.current(item, run, RunKind::Triage).is_none() {
             return Vec::new();
@@ -187,10 +191,19 @@ impl State {
         self.runs.remove(&run);
         let it = &mut self.items[item];
         it.run = None;
+        let queued = it.status == super::ItemStatus::Queued;
         it.status = it.settled_status();
-        it.holder = Some(holder.clone());
         let title = self.title_of(item);
-        self.error(format!("not triaged: {} — “{title}”", held_line(&holder)));
+        match holder {
+            Some(h) => {
+                self.error(format!("not triaged: {} — “{title}”", held_line(&h)));
+                self.items[item].holder = Some(h);
+            }
+            None => self.error(format!("not triaged: {why} — “{title}”")),
+        }
+        if queued {
+            self.batch_step_or_drop(None);
+        }
         Vec::new()
     }
 
@@ -213,16 +226,24 @@ impl State {
         let mut news: Vec<(String, bool)> = Vec::new();
         let mut fresh = Vec::new();
         for (at, change) in placed {
-            let by = change
-                .events
-                .iter()
-                .rev()
-                .find_map(|(_, a)| a.clone())
-                .filter(|a| *a != self.analyst);
+            // Only what others did can change the verdict or judgement shown: a snapshot read
+            // for this console's own claim may be older than the run it just finished.
+            let others = change.force
+                || change
+                    .events
+                    .iter()
+                    .any(|(_, a)| a.as_deref() != Some(self.analyst.as_str()));
             match at {
                 Some(id) => {
-                    let what = self.refresh(id, change.item.history, change.force);
+                    let what = self.refresh(id, change.item.history, change.force, others);
                     if let (Some(what), false) = (what, change.events.is_empty()) {
+                        // Who did it: the analyst on the latest event of that kind.
+                        let by = change
+                            .events
+                            .iter()
+                            .rev()
+                            .find(|(k, _)| k == what.kind())
+                            .and_then(|(_, a)| a.clone());
                         let title = self.title_of(id);
                         news.push(what.say(by.as_deref(), &title, &self.analyst));
                     }
@@ -254,7 +275,7 @@ impl State {
     }
 
     /// Shows the stored state of an alert in the queue; what changed, when anything did.
-    fn refresh(&mut self, id: ItemId, h: History, force: bool) -> Option<Changed> {
+    fn refresh(&mut self, id: ItemId, h: History, force: bool, others: bool) -> Option<Changed> {
         let me = self.analyst.clone();
         let it = &mut self.items[id];
         let before_holder = it.holder.as_ref().map(|c| c.analyst.clone());
@@ -274,15 +295,19 @@ impl State {
         it.holder = stored.holder.clone();
         if stored.notes.len() > it.notes.len() {
             it.notes = stored.notes.clone();
-            changed = Some(Changed::Note);
+            // Losing one's alert is the news that must not be crowded out.
+            if !matches!(changed, Some(Changed::TakenFromYou)) {
+                changed = Some(Changed::Note);
+            }
         }
         if stored.closed.is_some() != it.closed.is_some() {
             it.closed = stored.closed.clone();
         }
-        // A run of this console decides what its alert shows.
-        if it.is_running() {
+        // A triage run of this console decides what its alert shows.
+        if it.run.is_some() || !others {
             return changed;
         }
+        let taken = matches!(changed, Some(Changed::TakenFromYou));
         if force || (stored.triage_id.is_some() && stored.triage_id != it.triage_id) {
             let level = stored.verdict.as_ref().map(|v| v.verdict);
             it.reasoning = stored.reasoning;
@@ -295,6 +320,7 @@ impl State {
             it.status = stored.status;
             self.session.remove(&id);
             return Some(match level {
+                _ if taken => Changed::TakenFromYou,
                 Some(l) if !force => Changed::Verdict(l),
                 _ => changed.unwrap_or(Changed::Judged),
             });
@@ -303,7 +329,11 @@ impl State {
             it.judgement = stored.judgement;
             it.status = stored.status;
             self.session.remove(&id);
-            return Some(Changed::Judged);
+            return Some(if taken {
+                Changed::TakenFromYou
+            } else {
+                Changed::Judged
+            });
         }
         changed
     }
@@ -336,6 +366,18 @@ enum Changed {
 }
 
 impl Changed {
+    /// The kind of event behind this change.
+    fn kind(&self) -> &'static str {
+        match self {
+            Changed::Verdict(_) => "triage",
+            Changed::Judged => "feedback",
+            Changed::Note => "note",
+            Changed::HeldBy(_) => "claim",
+            Changed::TakenFromYou => "takeover",
+            Changed::Released => "release",
+        }
+    }
+
     /// The notice, and whether it is a warning.
     fn say(&self, by: Option<&str>, title: &str, me: &str) -> (String, bool) {
         let who = by.unwrap_or("the team");

@@ -170,7 +170,8 @@ fn a_triage_the_worker_refused_ends_without_a_failure() {
     s.update(Action::TriageRefused {
         item,
         run,
-        holder: bob(),
+        holder: Some(bob()),
+        why: String::new(),
     });
     let it = &s.items[item];
     assert_eq!(
@@ -366,5 +367,146 @@ fn statistics_switch_between_the_team_and_this_analyst() {
     assert!(
         s.update(Action::StatsScope).is_empty(),
         "only on the statistics screen"
+    );
+}
+
+#[test]
+fn losing_ones_alert_is_the_notice_even_when_a_note_came_with_it() {
+    let mut s = team();
+    s.items[0].holder = Some(Claim {
+        analyst: "tester".into(),
+        at: crate::store::now(),
+    });
+    let mut change = stored(
+        &s,
+        0,
+        History {
+            holder: Some(bob()),
+            notes: vec!["mine now".into()],
+            ..History::default()
+        },
+    );
+    change.events = vec![
+        ("takeover".into(), Some("bob".into())),
+        ("note".into(), Some("bob".into())),
+    ];
+    s.update(Action::TeamUpdate(vec![change]));
+    let n = s.notice.clone().expect("notice");
+    assert!(
+        n.error && n.text.starts_with("bob took over your alert"),
+        "{n:?}"
+    );
+    // Who is named comes from the event behind the change, not the latest event.
+    let o = outcome("t-replica", Level::Low);
+    let mut verdict = stored(
+        &s,
+        3,
+        History {
+            triage_id: Some("t-replica".into()),
+            verdict: Some(o.verdict),
+            provenance: Some(o.provenance),
+            notes: vec!["carol's note".into()],
+            ..History::default()
+        },
+    );
+    verdict.events = vec![
+        ("triage".into(), None),
+        ("note".into(), Some("carol".into())),
+    ];
+    s.update(Action::TeamUpdate(vec![verdict]));
+    let n = s.notice.clone().expect("notice");
+    assert!(n.text.starts_with("LOW from the team"), "{n:?}");
+}
+
+#[test]
+fn a_snapshot_of_ones_own_claim_never_takes_back_a_newer_verdict() {
+    let mut s = team();
+    triaged(&mut s, Level::High);
+    // Read for this analyst's claim before the run stored its verdict, delivered after.
+    let o = outcome("t-old", Level::Low);
+    let mut late = stored(
+        &s,
+        0,
+        History {
+            triage_id: Some("t-old".into()),
+            verdict: Some(o.verdict),
+            provenance: Some(o.provenance),
+            holder: Some(Claim {
+                analyst: "tester".into(),
+                at: crate::store::now(),
+            }),
+            ..History::default()
+        },
+    );
+    late.events = vec![("claim".into(), Some("tester".into()))];
+    s.update(Action::TeamUpdate(vec![late]));
+    let it = &s.items[0];
+    assert_eq!(it.verdict.as_ref().map(|v| v.verdict), Some(Level::High));
+    assert_eq!(
+        it.holder.as_ref().map(|c| c.analyst.as_str()),
+        Some("tester")
+    );
+}
+
+#[test]
+fn a_refused_judgement_is_put_back_even_while_a_chat_answer_streams() {
+    let mut s = team();
+    triaged(&mut s, Level::High);
+    let stored_before = s.items[0].clone();
+    s.update(Action::ChatSubmit("who uses this?".into()));
+    assert!(s.items[0].chat_run.is_some());
+    s.update(Action::ThumbsUp);
+    assert_eq!(s.items[0].status, ItemStatus::Reviewed);
+    // The store refused it (a colleague took the alert): the worker reloads it, forced.
+    let h = History {
+        triage_id: stored_before.triage_id.clone(),
+        verdict: stored_before.verdict.clone(),
+        provenance: stored_before.provenance.clone(),
+        holder: Some(bob()),
+        ..History::default()
+    };
+    let mut change = stored(&s, 0, h);
+    change.events.clear();
+    change.force = true;
+    s.update(Action::TeamUpdate(vec![change]));
+    let it = &s.items[0];
+    assert_eq!(it.judgement, Judgement::default());
+    assert_eq!(it.status, ItemStatus::Triaged);
+    assert_eq!(s.session_accuracy(), (0, 0), "nothing was recorded");
+}
+
+#[test]
+fn a_batch_run_refused_at_its_slot_leaves_the_batch() {
+    let mut s = team();
+    let fx = s.update(Action::TriageAllNew);
+    let n = fx.len();
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!("no run");
+    };
+    s.update(Action::TriageRefused {
+        item,
+        run,
+        holder: Some(bob()),
+        why: String::new(),
+    });
+    assert_eq!(s.batch.map(|b| b.total), Some(n - 1));
+    assert_eq!(s.items[item].status, ItemStatus::New);
+    assert_eq!(s.held_by_other(item), Some(&bob()));
+    // Without a holder, the reason is said.
+    let mut s = team();
+    let fx = s.update(Action::Triage);
+    let Some(Effect::Triage { item, run, .. }) = fx.into_iter().next() else {
+        panic!("no run");
+    };
+    s.update(Action::TriageRefused {
+        item,
+        run,
+        holder: None,
+        why: "the team store could not record your claim (connection refused)".into(),
+    });
+    assert!(
+        s.notice
+            .as_ref()
+            .is_some_and(|x| x.text.contains("connection refused"))
     );
 }

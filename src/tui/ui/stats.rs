@@ -65,7 +65,15 @@ fn summary<'a>(a: &Accuracy, v: &View<'_>) -> Vec<Line<'a>> {
         let each: Vec<String> = a
             .per_analyst
             .iter()
-            .map(|(who, r)| format!("{who} {}% ({})", pct(r), r.total))
+            // Names other analysts (and API callers) wrote: text like any other.
+            .map(|(who, r)| {
+                format!(
+                    "{} {}% ({})",
+                    crate::alert::sanitize::sanitize(who),
+                    pct(r),
+                    r.total
+                )
+            })
             .collect();
         lines.push(Line::styled(
             format!("By analyst: {}", each.join(" · ")),

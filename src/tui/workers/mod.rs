@@ -54,6 +54,10 @@ struct Shared {
     permits: Semaphore,
     /// The change feed's newest event when the queue was read: following starts there.
     watermark: std::sync::atomic::AtomicI64,
+    /// Claims being written now, and whether the console is closing: quitting waits for
+    /// the first before it lets go of everything, and the second stops new ones.
+    claims_in_flight: std::sync::atomic::AtomicUsize,
+    quitting: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -108,7 +112,10 @@ impl Workers {
                 kb,
                 stores,
                 permits,
-                watermark: std::sync::atomic::AtomicI64::new(0),
+                // Unknown until the queue's load reads it.
+                watermark: std::sync::atomic::AtomicI64::new(-1),
+                claims_in_flight: std::sync::atomic::AtomicUsize::new(0),
+                quitting: std::sync::atomic::AtomicBool::new(false),
             }),
             tx,
             rt,
@@ -283,13 +290,27 @@ impl Workers {
                     }
                 }
                 let shared = self.shared.clone();
+                shared
+                    .quitting
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 // Quitting waits for this (see `finish`), so no run is left open in the store.
                 let h = self.rt.spawn_blocking(move || {
                     for (_, key) in running {
                         save::close_runs(&shared, &key, "the console was closed while it ran");
                     }
-                    // Colleagues can take what this analyst held.
+                    // Colleagues can take what this analyst held, claims being written now
+                    // included.
                     if release {
+                        for _ in 0..300 {
+                            if shared
+                                .claims_in_flight
+                                .load(std::sync::atomic::Ordering::SeqCst)
+                                == 0
+                            {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
                         let analyst = shared.cfg.config.analyst_name();
                         if let Err(e) = shared.store().and_then(|mut st| {
                             st.release_all_claims(&analyst).map_err(|e| e.to_string())

@@ -43,37 +43,25 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
         offline,
         claim,
     } = r;
-    if claim {
-        let (s, a) = (shared.clone(), alert.clone());
-        let claimed = tokio::task::spawn_blocking(move || super::team::claim_now(&s, &a, false))
-            .await
-            .unwrap_or_else(|e| Err(format!("the claim did not finish: {e}")));
-        match claimed {
-            Ok(ClaimNews::HeldBy(holder)) => {
-                let _ = tx.send(Action::TriageRefused { item, run, holder }).await;
-                let (s, t) = (shared.clone(), tx.clone());
-                let _ =
-                    tokio::task::spawn_blocking(move || super::team::reload(&s, &t, &alert)).await;
-                return;
-            }
-            Ok(news) => {
-                let _ = tx
-                    .send(Action::ClaimDone {
-                        item,
-                        result: Ok(news),
-                    })
-                    .await;
-            }
-            Err(e) => {
-                let error = format!("the alert could not be claimed in the team store: {e}");
-                let _ = tx.send(Action::TriageFailed { item, run, error }).await;
-                return;
-            }
-        }
+    let gate = Gate {
+        shared: &shared,
+        tx: &tx,
+        item,
+        run,
+        alert: &alert,
+    };
+    let team = shared.cfg.database.is_some();
+    if claim && !gate.claimed_first().await {
+        return;
     }
     let Ok(_permit) = shared.permits.acquire().await else {
         return;
     };
+    // A run may wait minutes for a slot (a batch): a colleague may have taken the alert
+    // meanwhile, and then it is theirs to triage.
+    if team && !gate.still_free().await {
+        return;
+    }
     let _ = tx.send(Action::TriageStarted { item, run }).await;
     let pipeline = if offline {
         shared
@@ -155,6 +143,85 @@ pub(super) async fn triage(shared: Arc<Shared>, tx: mpsc::Sender<Action>, r: Tri
         }
     };
     tokio::join!(running, forward);
+}
+
+/// A run about to start, as team mode checks it against the claims in the store.
+struct Gate<'a> {
+    shared: &'a Arc<Shared>,
+    tx: &'a mpsc::Sender<Action>,
+    item: ItemId,
+    run: RunId,
+    alert: &'a Arc<LoadedAlert>,
+}
+
+impl Gate<'_> {
+    /// Claims the alert before its run; `false` (and the console told why) when a colleague
+    /// holds it or the team store cannot say.
+    async fn claimed_first(&self) -> bool {
+        let (s, a) = (self.shared.clone(), self.alert.clone());
+        let claimed = tokio::task::spawn_blocking(move || super::team::claim_now(&s, &a, false))
+            .await
+            .unwrap_or_else(|e| Err(format!("the claim did not finish: {e}")));
+        match claimed {
+            Ok(ClaimNews::HeldBy(holder)) => {
+                self.refuse(Some(holder), String::new()).await;
+                false
+            }
+            Ok(news) => {
+                let _ = self
+                    .tx
+                    .send(Action::ClaimDone {
+                        item: self.item,
+                        result: Ok(news),
+                    })
+                    .await;
+                true
+            }
+            Err(e) => {
+                let why = format!("the team store could not record your claim ({e})");
+                self.refuse(None, why).await;
+                false
+            }
+        }
+    }
+
+    /// As the run gets its slot: `false` (and the console told) when a colleague holds the
+    /// alert now. When the store cannot say, the run goes on (it claimed nothing).
+    async fn still_free(&self) -> bool {
+        let (s, a) = (self.shared.clone(), self.alert.clone());
+        let held = tokio::task::spawn_blocking(move || super::team::held_by_other(&s, &a))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        match held {
+            Ok(Some(holder)) => {
+                self.refuse(Some(holder), String::new()).await;
+                false
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(
+                    alert = self.alert.alert.id,
+                    "could not check who holds it: {e}"
+                );
+                true
+            }
+        }
+    }
+
+    /// Tells the console the run did not start, then shows the alert as the store holds it.
+    async fn refuse(&self, holder: Option<crate::store::team::Claim>, why: String) {
+        let _ = self
+            .tx
+            .send(Action::TriageRefused {
+                item: self.item,
+                run: self.run,
+                holder,
+                why,
+            })
+            .await;
+        let (s, t, a) = (self.shared.clone(), self.tx.clone(), self.alert.clone());
+        let _ = tokio::task::spawn_blocking(move || super::team::reload(&s, &t, &a, true)).await;
+    }
 }
 
 /// A follow-up question as the console asked it.

@@ -58,7 +58,7 @@ pub(super) fn feedback(
                     result: Ok(super::super::action::ClaimNews::HeldBy(c)),
                 });
                 report(tx, item, what, Err(error));
-                super::team::reload(s, tx, alert);
+                super::team::reload(s, tx, alert, true);
                 return;
             }
             Ok(news) => {
@@ -69,18 +69,27 @@ pub(super) fn feedback(
             }
             Err(e) => {
                 report(tx, item, what, Err(e));
-                super::team::reload(s, tx, alert);
+                super::team::reload(s, tx, alert, true);
                 return;
             }
         }
     }
-    let r = s
-        .store()
-        .and_then(|mut st| st.add_feedback(f).map(|_| ()).map_err(|e| e.to_string()));
+    let r = s.store().and_then(|mut st| {
+        st.add_feedback(f).map(|_| ()).map_err(|e| match e {
+            // Taken over between the claim and the write: named like any holder.
+            crate::store::StoreError::HeldBy { analyst, since } => {
+                super::super::state::held_line(&super::team::clean(crate::store::team::Claim {
+                    analyst,
+                    at: since,
+                }))
+            }
+            e => e.to_string(),
+        })
+    });
     let refused = r.is_err() && claim.is_some();
     report(tx, item, what, r);
     if let (true, Some(alert)) = (refused, claim) {
-        super::team::reload(s, tx, alert);
+        super::team::reload(s, tx, alert, true);
     }
 }
 
@@ -111,7 +120,10 @@ pub(super) fn stats(s: &Shared, tx: &mpsc::Sender<Action>, analyst: Option<&str>
         .store()
         .and_then(|st| st.accuracy_of(analyst).map_err(|e| e.to_string()));
     let _ = tx.blocking_send(match r {
-        Ok(a) => Action::StatsLoaded(Box::new(a)),
+        Ok(a) => Action::ScopedStats {
+            analyst: analyst.map(str::to_string),
+            stats: Box::new(a),
+        },
         Err(e) => Action::StatsFailed(e),
     });
     // The file is ours, but it names paths and labels: clean them like any text on screen.

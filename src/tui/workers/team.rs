@@ -29,6 +29,17 @@ pub(super) fn claim_now(
     alert: &LoadedAlert,
     takeover: bool,
 ) -> Result<ClaimNews, String> {
+    struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    s.claims_in_flight.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight(&s.claims_in_flight);
+    if s.quitting.load(Ordering::SeqCst) {
+        return Err("the console is closing".into());
+    }
     let analyst = s.cfg.config.analyst_name();
     let mut st = s.store()?;
     let row = alert_row(&mut st, alert)?;
@@ -45,11 +56,28 @@ pub(super) fn claim_now(
 }
 
 /// A claim as the console shows it: the name is text other consoles and API callers wrote.
-fn clean(c: Claim) -> Claim {
+pub(super) fn clean(c: Claim) -> Claim {
     Claim {
         analyst: crate::alert::sanitize::sanitize(&c.analyst),
-        at: c.at,
+        at: crate::alert::sanitize::sanitize(&c.at),
     }
+}
+
+/// Who holds `alert`, when it is someone other than this console's analyst.
+pub(super) fn held_by_other(s: &Shared, alert: &LoadedAlert) -> Result<Option<Claim>, String> {
+    let analyst = s.cfg.config.analyst_name();
+    let st = s.store()?;
+    let Some(a) = st
+        .alert_by_key(&alert.alert.id)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    Ok(st
+        .claim_of(a.row)
+        .map_err(|e| e.to_string())?
+        .filter(|c| c.analyst != analyst)
+        .map(clean))
 }
 
 pub(super) fn claim(
@@ -99,8 +127,9 @@ fn stored(st: &Store, key: &str, origin: &str) -> Result<Option<LoadedItem>, Sto
     Ok(Some(LoadedItem { alert, history }))
 }
 
-/// Puts an alert back as the store holds it (after the store refused a change to it).
-pub(super) fn reload(s: &Shared, tx: &mpsc::Sender<Action>, alert: &LoadedAlert) {
+/// Shows an alert as the store holds it; `force`: put back what the console changed ahead
+/// of a store write that was refused.
+pub(super) fn reload(s: &Shared, tx: &mpsc::Sender<Action>, alert: &LoadedAlert, force: bool) {
     let got = s
         .store()
         .and_then(|st| stored(&st, &alert.alert.id, &alert.origin).map_err(|e| e.to_string()));
@@ -108,7 +137,7 @@ pub(super) fn reload(s: &Shared, tx: &mpsc::Sender<Action>, alert: &LoadedAlert)
         let _ = tx.blocking_send(Action::TeamUpdate(vec![TeamChange {
             item,
             events: Vec::new(),
-            force: true,
+            force,
         }]));
     }
 }
@@ -131,15 +160,21 @@ fn changes(s: &Shared, events: &[Event]) -> Result<Vec<TeamChange>, String> {
     let st = s.store()?;
     let mut out = Vec::with_capacity(order.len());
     for row in order {
-        let Some(a) = st.alert_by_row(row).map_err(|e| e.to_string())? else {
-            continue;
-        };
-        if let Some(item) = stored(&st, &a.alert.id, ORIGIN).map_err(|e| e.to_string())? {
-            out.push(TeamChange {
+        let read = st.alert_by_row(row).and_then(|a| match a {
+            Some(a) => stored(&st, &a.alert.id, ORIGIN),
+            None => Ok(None),
+        });
+        match read {
+            Ok(Some(item)) => out.push(TeamChange {
                 item,
                 events: by_row.remove(&row).unwrap_or_default(),
                 force: false,
-            });
+            }),
+            Ok(None) => {}
+            // The connection went: the whole batch is read again once it is back.
+            Err(e) if st.db().is_closed() => return Err(e.to_string()),
+            // One alert that cannot be read never holds up the rest.
+            Err(e) => tracing::warn!(row, "a team change could not be read, skipped: {e}"),
         }
     }
     Ok(out)
@@ -153,22 +188,35 @@ fn age_ms(at: &str) -> Option<i64> {
 
 /// Follows the change feed from where the queue's load left it, until the console goes.
 pub(super) fn follow(shared: Arc<Shared>, tx: mpsc::Sender<Action>) {
-    let since = shared.watermark.load(Ordering::SeqCst);
+    // Unknown (the store did not answer while the queue loaded): from the newest event on,
+    // rather than replaying the team's whole history.
+    let since = Some(shared.watermark.load(Ordering::SeqCst)).filter(|w| *w >= 0);
     let spawned = std::thread::Builder::new()
         .name("team-feed".into())
         .spawn(move || {
-            let opened = match shared.cfg.database.as_deref() {
-                Some(url) => Follower::team(url, Some(since)),
-                None => Store::open_in(&shared.cfg.data_dir)
-                    .and_then(|st| Follower::new(st, Some(since))),
+            let open = || match shared.cfg.database.as_deref() {
+                Some(url) => Follower::team(url, since),
+                None => {
+                    Store::open_in(&shared.cfg.data_dir).and_then(|st| Follower::new(st, since))
+                }
             };
-            let mut follower = match opened {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = tx.blocking_send(Action::Problem(format!(
-                        "colleagues' work will not appear live: {e}"
-                    )));
-                    return;
+            // The store may be down as the console starts: try again until it answers.
+            let mut told = false;
+            let mut follower = loop {
+                match open() {
+                    Ok(f) => break f,
+                    Err(e) => {
+                        if !told {
+                            told = true;
+                            let _ = tx.blocking_send(Action::Problem(format!(
+                                "colleagues' work does not appear live yet (retrying): {e}"
+                            )));
+                        }
+                        std::thread::sleep(Duration::from_secs(5));
+                        if tx.is_closed() {
+                            return;
+                        }
+                    }
                 }
             };
             while !tx.is_closed() {
