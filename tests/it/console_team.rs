@@ -239,6 +239,36 @@ async fn shift(url: String) {
         .await;
     }
 
+    // A batch never triages what a colleague holds, even when the console's view is stale:
+    // each run asks the store again when it gets its slot.
+    let theirs = 5;
+    let theirs_key = alice.c.state.items[theirs].alert.alert.id.clone();
+    bob.c.state.items[theirs].holder = None;
+    bob.c.state.selected = theirs;
+    assert_eq!(bob.press(key('T')), 1);
+    bob.until("bob holds the sixth alert", |s| held_by(s, theirs, "bob"))
+        .await;
+    alice
+        .until("bob's claim in alice's console", |s| {
+            held_by(s, theirs, "bob")
+        })
+        .await;
+    alice.c.state.items[theirs].holder = None;
+    assert!(alice.press(key('a')) > 1);
+    alice
+        .until("the batch", |s| s.batch.is_none() && s.runs.is_empty())
+        .await;
+    assert_eq!(alice.holder(theirs).as_deref(), Some("bob"));
+    assert!(alice.c.state.items[theirs].verdict.is_none());
+    let stored = store
+        .alert_by_key(&theirs_key)
+        .expect("read")
+        .map(|a| store.latest_triage_for(a.row).expect("triage"));
+    assert!(
+        matches!(stored, None | Some(None)),
+        "bob's alert was triaged by alice's batch: {stored:?}"
+    );
+
     // Bob leaves: what he held is free again, in alice's console too.
     bob.press(key('q'));
     bob.w.finish().await;
