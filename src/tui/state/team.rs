@@ -236,7 +236,8 @@ impl State {
             match at {
                 Some(id) => {
                     let what = self.refresh(id, change.item.history, change.force, others);
-                    if let (Some(what), false) = (what, change.events.is_empty()) {
+                    // This console's own doings coming back through the feed are no news.
+                    if let (Some(what), false, true) = (what, change.events.is_empty(), others) {
                         // Who did it: the analyst on the latest event of that kind.
                         let by = change
                             .events

@@ -510,3 +510,32 @@ fn a_batch_run_refused_at_its_slot_leaves_the_batch() {
             .is_some_and(|x| x.text.contains("connection refused"))
     );
 }
+
+#[test]
+fn this_consoles_own_doings_coming_back_through_the_feed_are_no_news() {
+    let mut s = team();
+    s.update(Action::ClaimDone {
+        item: 0,
+        result: Ok(ClaimNews::TookOver(bob())),
+    });
+    let before = s.notice.clone();
+    let mut echo = stored(
+        &s,
+        0,
+        History {
+            holder: Some(Claim {
+                analyst: "tester".into(),
+                at: crate::store::now(),
+            }),
+            notes: vec!["my own note".into()],
+            ..History::default()
+        },
+    );
+    echo.events = vec![
+        ("takeover".into(), Some("tester".into())),
+        ("note".into(), Some("tester".into())),
+    ];
+    s.update(Action::TeamUpdate(vec![echo]));
+    assert_eq!(s.notice, before, "the confirmation stays");
+    assert_eq!(s.items[0].notes, vec!["my own note".to_string()]);
+}
