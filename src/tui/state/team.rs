@@ -237,7 +237,9 @@ impl State {
                 Some(id) => {
                     let what = self.refresh(id, change.item.history, change.force, others);
                     // This console's own doings coming back through the feed are no news.
-                    if let (Some(what), false, true) = (what, change.events.is_empty(), others) {
+                    if let Some(what) = what.filter(|w| {
+                        !change.events.is_empty() && (others || w.about_others(&self.analyst))
+                    }) {
                         // Who did it: the analyst on the latest event of that kind.
                         let by = change
                             .events
@@ -288,16 +290,16 @@ impl State {
         let after_holder = stored.holder.as_ref().map(|c| c.analyst.clone());
         if before_holder != after_holder {
             changed = Some(match (&before_holder, &after_holder) {
-                (Some(b), Some(_)) if *b == me => Changed::TakenFromYou,
+                (Some(b), Some(a)) if *b == me => Changed::TakenFromYou(a.clone()),
                 (_, Some(a)) => Changed::HeldBy(a.clone()),
-                (_, None) => Changed::Released,
+                (b, None) => Changed::Released(b.clone().unwrap_or_default()),
             });
         }
         it.holder = stored.holder.clone();
         if stored.notes.len() > it.notes.len() {
             it.notes = stored.notes.clone();
             // Losing one's alert is the news that must not be crowded out.
-            if !matches!(changed, Some(Changed::TakenFromYou)) {
+            if !matches!(changed, Some(Changed::TakenFromYou(_))) {
                 changed = Some(Changed::Note);
             }
         }
@@ -308,7 +310,10 @@ impl State {
         if it.run.is_some() || !others {
             return changed;
         }
-        let taken = matches!(changed, Some(Changed::TakenFromYou));
+        let taken = match &changed {
+            Some(Changed::TakenFromYou(a)) => Some(a.clone()),
+            _ => None,
+        };
         if force || (stored.triage_id.is_some() && stored.triage_id != it.triage_id) {
             let level = stored.verdict.as_ref().map(|v| v.verdict);
             it.reasoning = stored.reasoning;
@@ -321,7 +326,7 @@ impl State {
             it.status = stored.status;
             self.session.remove(&id);
             return Some(match level {
-                _ if taken => Changed::TakenFromYou,
+                _ if taken.is_some() => Changed::TakenFromYou(taken.unwrap_or_default()),
                 Some(l) if !force => Changed::Verdict(l),
                 _ => changed.unwrap_or(Changed::Judged),
             });
@@ -330,10 +335,9 @@ impl State {
             it.judgement = stored.judgement;
             it.status = stored.status;
             self.session.remove(&id);
-            return Some(if taken {
-                Changed::TakenFromYou
-            } else {
-                Changed::Judged
+            return Some(match taken {
+                Some(a) => Changed::TakenFromYou(a),
+                None => Changed::Judged,
             });
         }
         changed
@@ -361,21 +365,34 @@ enum Changed {
     Verdict(crate::triage::Level),
     Judged,
     Note,
+    /// Now held by this analyst (this console's, or a colleague's).
     HeldBy(String),
-    TakenFromYou,
-    Released,
+    /// A colleague (named) took over this analyst's alert.
+    TakenFromYou(String),
+    /// Let go by this analyst (empty when unknown).
+    Released(String),
 }
 
 impl Changed {
     /// The kind of event behind this change.
+    /// Whether it is news of another analyst, whatever events brought it: a snapshot read
+    /// for one's own event may already show a colleague's takeover.
+    fn about_others(&self, me: &str) -> bool {
+        match self {
+            Changed::TakenFromYou(_) => true,
+            Changed::HeldBy(a) | Changed::Released(a) => a != me,
+            _ => false,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Changed::Verdict(_) => "triage",
             Changed::Judged => "feedback",
             Changed::Note => "note",
             Changed::HeldBy(_) => "claim",
-            Changed::TakenFromYou => "takeover",
-            Changed::Released => "release",
+            Changed::TakenFromYou(_) => "takeover",
+            Changed::Released(_) => "release",
         }
     }
 
@@ -388,8 +405,10 @@ impl Changed {
             Changed::Note => (format!("{who} added a note to “{title}”"), false),
             Changed::HeldBy(a) if a == me => (format!("you hold “{title}”"), false),
             Changed::HeldBy(a) => (format!("{a} took “{title}”"), false),
-            Changed::TakenFromYou => (format!("{who} took over your alert “{title}”"), true),
-            Changed::Released => (format!("{who} let go of “{title}”"), false),
+            // Who holds or held it is known from the store, whichever event brought the news.
+            Changed::TakenFromYou(a) => (format!("{a} took over your alert “{title}”"), true),
+            Changed::Released(a) if a.is_empty() => (format!("{who} let go of “{title}”"), false),
+            Changed::Released(a) => (format!("{a} let go of “{title}”"), false),
         }
     }
 }

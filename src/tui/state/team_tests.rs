@@ -539,3 +539,34 @@ fn this_consoles_own_doings_coming_back_through_the_feed_are_no_news() {
     assert_eq!(s.notice, before, "the confirmation stays");
     assert_eq!(s.items[0].notes, vec!["my own note".to_string()]);
 }
+
+#[test]
+fn a_takeover_seen_through_another_event_still_names_who_took_it() {
+    // The snapshot read for an earlier event (this analyst's own claim, a replica's
+    // verdict) may already show the takeover; the takeover's own event then changes nothing.
+    for events in [
+        vec![("claim".to_string(), Some("tester".to_string()))],
+        vec![("triage".to_string(), None)],
+    ] {
+        let mut s = team();
+        s.items[0].holder = Some(Claim {
+            analyst: "tester".into(),
+            at: crate::store::now(),
+        });
+        let mut change = stored(
+            &s,
+            0,
+            History {
+                holder: Some(bob()),
+                ..History::default()
+            },
+        );
+        change.events = events;
+        s.update(Action::TeamUpdate(vec![change]));
+        let n = s.notice.clone().expect("notice");
+        assert!(
+            n.error && n.text.starts_with("bob took over your alert"),
+            "{n:?}"
+        );
+    }
+}
