@@ -100,6 +100,16 @@ impl State {
         self.start_triage(id, ItemStatus::Triaging, offline, true)
     }
 
+    /// Ends `run` of `item` when it is still the alert's current triage run (the item, to
+    /// show how it ended); `None` drops a stale result.
+    pub(super) fn end_triage_run(&mut self, item: ItemId, run: RunId) -> Option<&mut Item> {
+        self.current(item, run, RunKind::Triage)?;
+        self.runs.remove(&run);
+        let it = &mut self.items[item];
+        it.run = None;
+        Some(it)
+    }
+
     /// Starts a batch over `ids` (queued behind the worker slots).
     fn start_batch(&mut self, mut ids: Vec<ItemId>, offline: bool, what: &str) -> Vec<Effect> {
         // What colleagues hold is theirs to triage.
@@ -221,12 +231,9 @@ impl State {
         run: RunId,
         outcome: TriageOutcome,
     ) -> Vec<Effect> {
-        if self.current(item, run, RunKind::Triage).is_none() {
+        let Some(it) = self.end_triage_run(item, run) else {
             return Vec::new();
-        }
-        self.runs.remove(&run);
-        let it = &mut self.items[item];
-        it.run = None;
+        };
         // A new triage has not been judged yet.
         it.judgement = Judgement::default();
         let streamed = std::mem::take(&mut it.reasoning.text);
@@ -240,12 +247,9 @@ impl State {
     }
 
     pub(super) fn triage_failed(&mut self, item: ItemId, run: RunId, error: String) -> Vec<Effect> {
-        if self.current(item, run, RunKind::Triage).is_none() {
+        let Some(it) = self.end_triage_run(item, run) else {
             return Vec::new();
-        }
-        self.runs.remove(&run);
-        let it = &mut self.items[item];
-        it.run = None;
+        };
         it.status = ItemStatus::Failed;
         it.reasoning.settle();
         // The latest run failed: the verdict on screen would be an older run's, and a

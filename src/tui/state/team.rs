@@ -10,7 +10,7 @@ use crate::store::team::Claim;
 
 use super::super::action::{ClaimNews, ItemId, RunId};
 use super::super::effect::Effect;
-use super::{History, Item, LoadedItem, Overlay, RunKind, State};
+use super::{History, Item, LoadedItem, Overlay, State};
 
 /// Something other analysts or replicas recorded about one alert, with the alert as the
 /// team store now holds it.
@@ -185,12 +185,9 @@ impl State {
         holder: Option<Claim>,
         why: String,
     ) -> Vec<Effect> {
-        if self.current(item, run, RunKind::Triage).is_none() {
+        let Some(it) = self.end_triage_run(item, run) else {
             return Vec::new();
-        }
-        self.runs.remove(&run);
-        let it = &mut self.items[item];
-        it.run = None;
+        };
         let queued = it.status == super::ItemStatus::Queued;
         it.status = it.settled_status();
         let title = self.title_of(item);

@@ -23,6 +23,14 @@ fn bob() -> Claim {
     }
 }
 
+fn notice_has(s: &State, text: &str) -> bool {
+    s.notice.as_ref().is_some_and(|n| n.text.contains(text))
+}
+
+fn notice_starts(s: &State, text: &str) -> bool {
+    s.notice.as_ref().is_some_and(|n| n.text.starts_with(text))
+}
+
 fn stored(s: &State, id: usize, history: History) -> TeamChange {
     TeamChange {
         item: LoadedItem {
@@ -84,9 +92,9 @@ fn opening_an_alert_claims_it_and_a_colleagues_alert_is_refused_until_taken_over
         Some("tester")
     );
     assert!(
+        notice_starts(&s, "taken over from bob (recorded)"),
+        "{:?}",
         s.notice
-            .as_ref()
-            .is_some_and(|n| n.text.starts_with("taken over from bob (recorded)"))
     );
     // Now it is this analyst's: it triages, and judging works.
     triaged(&mut s, Level::High);
@@ -146,11 +154,7 @@ fn a_colleagues_alert_cannot_be_judged_or_released_here() {
     }
     assert_eq!(s.items[0].judgement, Judgement::default());
     assert!(s.update(Action::Release).is_empty());
-    assert!(
-        s.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("not by you"))
-    );
+    assert!(notice_has(&s, "not by you"), "{:?}", s.notice);
     // A refusal the store gave (the claim raced) puts the holder on screen.
     s.items[0].holder = None;
     s.update(Action::ClaimDone {
@@ -202,9 +206,9 @@ fn batches_skip_what_colleagues_hold_and_never_claim() {
             .all(|e| matches!(e, Effect::Triage { claim: false, item, .. } if *item != 2))
     );
     assert!(
+        notice_has(&s, "1 held by colleagues skipped"),
+        "{:?}",
         s.notice
-            .as_ref()
-            .is_some_and(|x| x.text.contains("1 held by colleagues skipped"))
     );
 }
 
@@ -218,11 +222,7 @@ fn outside_team_mode_nothing_is_claimed() {
         "{fx:?}"
     );
     assert!(s.update(Action::TakeOver).is_empty());
-    assert!(
-        s.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("team store"))
-    );
+    assert!(notice_has(&s, "team store"), "{:?}", s.notice);
     // The queue load does not follow a feed either.
     let mut solo = State::new("offline", "tester");
     let fx = solo.update(Action::QueueLoaded {
@@ -504,11 +504,7 @@ fn a_batch_run_refused_at_its_slot_leaves_the_batch() {
         holder: None,
         why: "the team store could not record your claim (connection refused)".into(),
     });
-    assert!(
-        s.notice
-            .as_ref()
-            .is_some_and(|x| x.text.contains("connection refused"))
-    );
+    assert!(notice_has(&s, "connection refused"), "{:?}", s.notice);
 }
 
 #[test]
